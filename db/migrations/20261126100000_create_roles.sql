@@ -1,0 +1,44 @@
+-- migrate:up
+
+-- Roles are cluster-wide: several databases on one server (test databases,
+-- staging and production side by side) share them, so create them only when
+-- they are missing.
+--   iam_anon           requests before authentication (register, login)
+--   iam_authenticated  requests that carry a verified token
+--   iam_definer        owns the SECURITY DEFINER functions; NOLOGIN, and no
+--                      login role is granted it, so it is reachable only
+--                      through those functions
+do $$
+begin
+  if not exists (select from pg_catalog.pg_roles where rolname = 'iam_anon') then
+    create role iam_anon nologin noinherit;
+  end if;
+  if not exists (select from pg_catalog.pg_roles where rolname = 'iam_authenticated') then
+    create role iam_authenticated nologin noinherit;
+  end if;
+  if not exists (select from pg_catalog.pg_roles where rolname = 'iam_definer') then
+    create role iam_definer nologin noinherit;
+  end if;
+end
+$$;
+
+-- The migrating role switches to the runtime roles per transaction
+-- (SET LOCAL ROLE), and hands ownership of definer functions to iam_definer.
+grant iam_anon, iam_authenticated, iam_definer to current_user;
+
+-- migrate:down
+
+-- Another database on this server may still use the roles; keep them then.
+do $$
+declare
+  r text;
+begin
+  foreach r in array array['iam_definer', 'iam_authenticated', 'iam_anon'] loop
+    begin
+      execute format('drop role if exists %I', r);
+    exception when dependent_objects_still_exist then
+      raise notice 'role % is still used elsewhere on this server; kept', r;
+    end;
+  end loop;
+end
+$$;

@@ -1,0 +1,587 @@
+\restrict dbmate
+
+-- Dumped from database version 18.6
+-- Dumped by pg_dump version 18.6
+
+SET statement_timeout = 0;
+SET lock_timeout = 0;
+SET idle_in_transaction_session_timeout = 0;
+SET transaction_timeout = 0;
+SET client_encoding = 'UTF8';
+SET standard_conforming_strings = on;
+SELECT pg_catalog.set_config('search_path', '', false);
+SET check_function_bodies = false;
+SET xmloption = content;
+SET client_min_messages = warning;
+SET row_security = off;
+
+--
+-- Name: iam; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA iam;
+
+
+--
+-- Name: iam_migrations; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA iam_migrations;
+
+
+--
+-- Name: org_role; Type: TYPE; Schema: iam; Owner: -
+--
+
+CREATE TYPE iam.org_role AS ENUM (
+    'ORG_ADMIN',
+    'ORG_USER',
+    'READ_ONLY'
+);
+
+
+--
+-- Name: create_organization(text); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.create_organization(p_name text) RETURNS TABLE(id uuid, name text, role iam.org_role, created_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  v_org iam.organizations;
+begin
+  if iam.member_role_for_write() is distinct from 'ORG_ADMIN' then
+    raise exception 'only an ORG_ADMIN may create an organization'
+      using errcode = 'insufficient_privilege';
+  end if;
+
+  insert into iam.organizations (name) values (pg_catalog.btrim(p_name))
+  returning * into v_org;
+  insert into iam.organization_memberships (organization_id, user_id, role)
+  values (v_org.id, iam.current_user_id(), 'ORG_ADMIN');
+
+  return query select v_org.id, v_org.name, 'ORG_ADMIN'::iam.org_role, v_org.created_at;
+end
+$$;
+
+
+--
+-- Name: current_org_id(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.current_org_id() RETURNS uuid
+    LANGUAGE sql STABLE
+    AS $_$
+  select case when s ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+              then s::uuid end
+  from (select pg_catalog.current_setting('iam.org_id', true) as s) as setting
+$_$;
+
+
+--
+-- Name: current_user_id(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.current_user_id() RETURNS uuid
+    LANGUAGE sql STABLE
+    AS $_$
+  select case when s ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+              then s::uuid end
+  from (select pg_catalog.current_setting('iam.user_id', true) as s) as setting
+$_$;
+
+
+--
+-- Name: keep_last_admin(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.keep_last_admin() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if old.role <> 'ORG_ADMIN' or (tg_op = 'UPDATE' and new.role = 'ORG_ADMIN') then
+    return case when tg_op = 'DELETE' then old else new end;
+  end if;
+
+  perform 1 from iam.organizations as o where o.id = old.organization_id for no key update;
+  if not found then
+    -- The organization itself is being deleted: its memberships go with it.
+    return old;
+  end if;
+
+  if not exists (
+    select 1 from iam.organization_memberships as m
+    where m.organization_id = old.organization_id
+      and m.role = 'ORG_ADMIN'
+      and m.id <> old.id
+  ) then
+    raise exception 'an organization must keep at least one ORG_ADMIN'
+      using errcode = 'IAM01';
+  end if;
+  return case when tg_op = 'DELETE' then old else new end;
+end
+$$;
+
+
+--
+-- Name: login_lookup(text, uuid); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.login_lookup(p_email text, p_organization_id uuid DEFAULT NULL::uuid) RETURNS TABLE(user_id uuid, password_hash text, is_active boolean, organization_id uuid, organization_name text, role iam.org_role)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select u.id, u.password_hash, u.is_active, o.id, o.name, m.role
+  from iam.users as u
+  left join lateral (
+    select m.organization_id, m.role
+    from iam.organization_memberships as m
+    where m.user_id = u.id
+      and (p_organization_id is null or m.organization_id = p_organization_id)
+    order by m.created_at, m.organization_id
+    limit 1
+  ) as m on true
+  left join iam.organizations as o on o.id = m.organization_id
+  where u.email = pg_catalog.lower(pg_catalog.btrim(p_email))
+$$;
+
+
+--
+-- Name: member_role(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.member_role() RETURNS iam.org_role
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  return (
+    select m.role
+    from iam.organization_memberships as m
+    join iam.users as u on u.id = m.user_id
+    where m.organization_id = iam.current_org_id()
+      and m.user_id = iam.current_user_id()
+      and u.is_active
+  );
+end
+$$;
+
+
+--
+-- Name: member_role_for_write(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.member_role_for_write() RETURNS iam.org_role
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  return (
+    select m.role
+    from iam.organization_memberships as m
+    join iam.users as u on u.id = m.user_id
+    where m.organization_id = iam.current_org_id()
+      and m.user_id = iam.current_user_id()
+      and u.is_active
+    for share of m
+  );
+end
+$$;
+
+
+--
+-- Name: my_organizations(integer, timestamp with time zone, uuid); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.my_organizations(p_limit integer, p_before_created_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_before_id uuid DEFAULT NULL::uuid) RETURNS TABLE(id uuid, name text, role iam.org_role, created_at timestamp with time zone)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select o.id, o.name, m.role, o.created_at
+  from iam.organization_memberships as m
+  join iam.organizations as o on o.id = m.organization_id
+  join iam.users as u on u.id = m.user_id
+  where m.user_id = iam.current_user_id()
+    and u.is_active
+    and (p_before_created_at is null
+         or (o.created_at, o.id) < (p_before_created_at, p_before_id))
+  order by o.created_at desc, o.id desc
+  limit p_limit
+$$;
+
+
+--
+-- Name: register(text, text, text); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.register(p_email text, p_password_hash text, p_organization_name text) RETURNS TABLE(user_id uuid, email text, organization_id uuid, organization_name text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  v_user_id uuid;
+  v_email text;
+  v_org_id uuid;
+  v_org_name text;
+begin
+  insert into iam.users (email, password_hash)
+  values (pg_catalog.lower(pg_catalog.btrim(p_email)), p_password_hash)
+  returning id, email into v_user_id, v_email;
+
+  insert into iam.organizations (name)
+  values (pg_catalog.btrim(p_organization_name))
+  returning id, name into v_org_id, v_org_name;
+
+  insert into iam.organization_memberships (organization_id, user_id, role)
+  values (v_org_id, v_user_id, 'ORG_ADMIN');
+
+  return query select v_user_id, v_email, v_org_id, v_org_name;
+end
+$$;
+
+
+--
+-- Name: set_password_hash(uuid, text, text); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.set_password_hash(p_user_id uuid, p_old_hash text, p_new_hash text) RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with changed as (
+    update iam.users set password_hash = p_new_hash
+    where id = p_user_id and password_hash = p_old_hash
+    returning 1
+  )
+  select exists (select 1 from changed)
+$$;
+
+
+--
+-- Name: switch_organization(uuid); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.switch_organization(p_organization_id uuid) RETURNS TABLE(organization_id uuid, organization_name text, role iam.org_role)
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select o.id, o.name, m.role
+  from iam.organization_memberships as m
+  join iam.organizations as o on o.id = m.organization_id
+  join iam.users as u on u.id = m.user_id
+  where m.user_id = iam.current_user_id()
+    and m.organization_id = p_organization_id
+    and u.is_active
+$$;
+
+
+--
+-- Name: touch_updated_at(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.touch_updated_at() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  new.updated_at := pg_catalog.now();
+  return new;
+end
+$$;
+
+
+--
+-- Name: user_id_for_invite(text); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.user_id_for_invite(p_email text) RETURNS uuid
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if iam.member_role() is distinct from 'ORG_ADMIN' then
+    raise exception 'only an ORG_ADMIN may add members'
+      using errcode = 'insufficient_privilege';
+  end if;
+  return (
+    select u.id from iam.users as u
+    where u.email = pg_catalog.lower(pg_catalog.btrim(p_email)) and u.is_active
+  );
+end
+$$;
+
+
+SET default_tablespace = '';
+
+SET default_table_access_method = heap;
+
+--
+-- Name: organization_memberships; Type: TABLE; Schema: iam; Owner: -
+--
+
+CREATE TABLE iam.organization_memberships (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    organization_id uuid DEFAULT iam.current_org_id() NOT NULL,
+    user_id uuid NOT NULL,
+    role iam.org_role NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+ALTER TABLE ONLY iam.organization_memberships FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: organizations; Type: TABLE; Schema: iam; Owner: -
+--
+
+CREATE TABLE iam.organizations (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    name text NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT organizations_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))
+);
+
+ALTER TABLE ONLY iam.organizations FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: projects; Type: TABLE; Schema: iam; Owner: -
+--
+
+CREATE TABLE iam.projects (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    organization_id uuid DEFAULT iam.current_org_id() NOT NULL,
+    name text NOT NULL,
+    description text,
+    created_by_user_id uuid DEFAULT iam.current_user_id() NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT projects_description_check CHECK ((char_length(description) <= 2000)),
+    CONSTRAINT projects_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))
+);
+
+ALTER TABLE ONLY iam.projects FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: users; Type: TABLE; Schema: iam; Owner: -
+--
+
+CREATE TABLE iam.users (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    email text NOT NULL,
+    password_hash text NOT NULL,
+    is_active boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT users_email_length CHECK (((char_length(email) >= 3) AND (char_length(email) <= 254))),
+    CONSTRAINT users_email_normalized CHECK ((email = lower(btrim(email))))
+);
+
+ALTER TABLE ONLY iam.users FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: schema_migrations; Type: TABLE; Schema: iam_migrations; Owner: -
+--
+
+CREATE TABLE iam_migrations.schema_migrations (
+    version character varying NOT NULL
+);
+
+
+--
+-- Name: organization_memberships organization_memberships_org_user_key; Type: CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.organization_memberships
+    ADD CONSTRAINT organization_memberships_org_user_key UNIQUE (organization_id, user_id);
+
+
+--
+-- Name: organization_memberships organization_memberships_pkey; Type: CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.organization_memberships
+    ADD CONSTRAINT organization_memberships_pkey PRIMARY KEY (organization_id, id);
+
+
+--
+-- Name: organizations organizations_pkey; Type: CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.organizations
+    ADD CONSTRAINT organizations_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: projects projects_pkey; Type: CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.projects
+    ADD CONSTRAINT projects_pkey PRIMARY KEY (organization_id, id);
+
+
+--
+-- Name: users users_email_key; Type: CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.users
+    ADD CONSTRAINT users_email_key UNIQUE (email);
+
+
+--
+-- Name: users users_pkey; Type: CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.users
+    ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: iam_migrations; Owner: -
+--
+
+ALTER TABLE ONLY iam_migrations.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+
+--
+-- Name: organization_memberships_admins_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX organization_memberships_admins_idx ON iam.organization_memberships USING btree (organization_id) WHERE (role = 'ORG_ADMIN'::iam.org_role);
+
+
+--
+-- Name: organization_memberships_user_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX organization_memberships_user_idx ON iam.organization_memberships USING btree (user_id, created_at, organization_id);
+
+
+--
+-- Name: projects_created_by_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX projects_created_by_idx ON iam.projects USING btree (created_by_user_id);
+
+
+--
+-- Name: projects_org_created_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX projects_org_created_idx ON iam.projects USING btree (organization_id, created_at DESC, id DESC);
+
+
+--
+-- Name: projects_org_name_key; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE UNIQUE INDEX projects_org_name_key ON iam.projects USING btree (organization_id, lower(name));
+
+
+--
+-- Name: organization_memberships organization_memberships_keep_last_admin; Type: TRIGGER; Schema: iam; Owner: -
+--
+
+CREATE TRIGGER organization_memberships_keep_last_admin BEFORE DELETE OR UPDATE OF role ON iam.organization_memberships FOR EACH ROW EXECUTE FUNCTION iam.keep_last_admin();
+
+
+--
+-- Name: organizations organizations_touch_updated_at; Type: TRIGGER; Schema: iam; Owner: -
+--
+
+CREATE TRIGGER organizations_touch_updated_at BEFORE UPDATE ON iam.organizations FOR EACH ROW EXECUTE FUNCTION iam.touch_updated_at();
+
+
+--
+-- Name: projects projects_touch_updated_at; Type: TRIGGER; Schema: iam; Owner: -
+--
+
+CREATE TRIGGER projects_touch_updated_at BEFORE UPDATE ON iam.projects FOR EACH ROW EXECUTE FUNCTION iam.touch_updated_at();
+
+
+--
+-- Name: users users_touch_updated_at; Type: TRIGGER; Schema: iam; Owner: -
+--
+
+CREATE TRIGGER users_touch_updated_at BEFORE UPDATE ON iam.users FOR EACH ROW EXECUTE FUNCTION iam.touch_updated_at();
+
+
+--
+-- Name: organization_memberships organization_memberships_organization_id_fkey; Type: FK CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.organization_memberships
+    ADD CONSTRAINT organization_memberships_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES iam.organizations(id) ON DELETE CASCADE;
+
+
+--
+-- Name: organization_memberships organization_memberships_user_id_fkey; Type: FK CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.organization_memberships
+    ADD CONSTRAINT organization_memberships_user_id_fkey FOREIGN KEY (user_id) REFERENCES iam.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: projects projects_created_by_user_id_fkey; Type: FK CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.projects
+    ADD CONSTRAINT projects_created_by_user_id_fkey FOREIGN KEY (created_by_user_id) REFERENCES iam.users(id);
+
+
+--
+-- Name: projects projects_organization_id_fkey; Type: FK CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.projects
+    ADD CONSTRAINT projects_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES iam.organizations(id) ON DELETE CASCADE;
+
+
+--
+-- Name: organization_memberships; Type: ROW SECURITY; Schema: iam; Owner: -
+--
+
+ALTER TABLE iam.organization_memberships ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: organizations; Type: ROW SECURITY; Schema: iam; Owner: -
+--
+
+ALTER TABLE iam.organizations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: projects; Type: ROW SECURITY; Schema: iam; Owner: -
+--
+
+ALTER TABLE iam.projects ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: users; Type: ROW SECURITY; Schema: iam; Owner: -
+--
+
+ALTER TABLE iam.users ENABLE ROW LEVEL SECURITY;
+
+--
+-- PostgreSQL database dump complete
+--
+
+\unrestrict dbmate
+
+
+--
+-- Dbmate schema migrations
+--
+
+INSERT INTO iam_migrations.schema_migrations (version) VALUES
+    ('20261126100000'),
+    ('20261126100100'),
+    ('20261126100200');

@@ -1,0 +1,31 @@
+"""The connection pool, configured for direct connections or transaction-mode poolers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import tuple_row
+from psycopg_pool import AsyncConnectionPool
+
+from service.settings import Settings
+
+
+def create_pool(
+    conninfo: str, settings: Settings, *, open_now: bool = False
+) -> AsyncConnectionPool[AsyncConnection[Any]]:
+    """A pool whose connections never prepare statements behind a transaction-mode pooler."""
+    return AsyncConnectionPool(
+        conninfo,
+        min_size=settings.database_pool_min_size,
+        max_size=settings.database_pool_max_size,
+        timeout=settings.database_pool_timeout_seconds,
+        open=open_now,
+        kwargs={
+            "prepare_threshold": settings.prepare_threshold,
+            "connect_timeout": settings.database_connect_timeout_seconds,
+            "application_name": "rls-iam",
+            "row_factory": tuple_row,
+        },
+        name="rls-iam",
+    )

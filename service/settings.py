@@ -1,0 +1,81 @@
+"""Configuration from environment variables (CONTRACT §5), validated at start-up."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class AppEnv(StrEnum):
+    DEVELOPMENT = "development"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class Pooler(StrEnum):
+    NONE = "none"
+    TRANSACTION = "transaction"
+
+
+MIN_SECRET_BYTES = 32
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    app_env: AppEnv = AppEnv.DEVELOPMENT
+    port: int = Field(3000, ge=1, le=65535)
+    host: str = "127.0.0.1"
+    workers: int = Field(1, ge=1, le=64)
+    log_level: str = Field("info", pattern="^(?i)(debug|info|warning|error|critical)$")
+
+    # Unset: the embedded PostgreSQL in data_dir.
+    database_url: SecretStr | None = None
+    database_pooler: Pooler = Pooler.NONE
+    database_pool_min_size: int = Field(1, ge=0, le=100)
+    database_pool_max_size: int = Field(10, ge=1, le=200)
+    database_pool_timeout_seconds: float = Field(2.0, gt=0, le=60)
+    database_connect_timeout_seconds: int = Field(5, ge=1, le=60)
+    database_statement_timeout_ms: int = Field(5000, ge=100, le=600_000)
+
+    # Where the embedded PostgreSQL and the development JWT secret live.
+    rls_iam_data_dir: Path = Field(default_factory=lambda: Path.cwd() / ".rls-iam")
+
+    jwt_access_secret: SecretStr | None = None
+    jwt_access_secret_previous: SecretStr | None = None
+    jwt_access_ttl_seconds: int = Field(900, ge=60, le=86_400)
+    jwt_issuer: str = Field("rls-iam", min_length=1)
+    jwt_audience: str = Field("rls-iam-api", min_length=1)
+    jwt_leeway_seconds: int = Field(10, ge=0, le=30)
+
+    rate_limit_ip_per_minute: int = Field(120, ge=1)
+    rate_limit_failed_logins_per_email: int = Field(10, ge=1)
+    rate_limit_failed_login_window_seconds: int = Field(900, ge=1)
+    trusted_proxies: str = ""
+
+    @property
+    def prepare_threshold(self) -> int | None:
+        """Transaction-mode poolers cannot keep server-side prepared statements."""
+        return None if self.database_pooler is Pooler.TRANSACTION else 5
+
+
+class ConfigurationError(SystemExit):
+    """Stops the process with one line that names the variable."""
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    name = str(first["loc"][0]).upper() if first["loc"] else "configuration"
+    return f"configuration error: {name}: {first['msg']}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise ConfigurationError(_describe(error)) from None
