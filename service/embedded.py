@@ -61,10 +61,6 @@ class EmbeddedPostgres:
     def conninfo(self, dbname: str = DATABASE_NAME) -> str:
         return make_conninfo(host=str(self.socket_dir), user=SUPERUSER, dbname=dbname)
 
-    def url(self, dbname: str = DATABASE_NAME) -> str:
-        """A URI that libpq, psql and dbmate all understand."""
-        return f"postgres://{SUPERUSER}@/{dbname}?host={self.socket_dir}&socket={self.socket_dir}"
-
     def is_running(self) -> bool:
         return (self.socket_dir / ".s.PGSQL.5432").is_socket() and self._pg_ctl_status()
 
