@@ -7,12 +7,16 @@ import sys
 from collections.abc import Sequence
 
 from service.database import resolve_database
+from service.embedded import EmbeddedPostgres
 from service.migrate import apply_policies, run_dbmate
 from service.settings import get_settings
 
 
 def _db(command: str) -> int:
     settings = get_settings()
+    if command == "stop":
+        EmbeddedPostgres(settings.rls_iam_data_dir).stop()
+        return 0
     target = resolve_database(settings)
     if command == "migrate":
         code = run_dbmate(target.url, "up" if target.embedded else "migrate")
@@ -26,10 +30,6 @@ def _db(command: str) -> int:
         return run_dbmate(target.url, "status")
     if command == "dump":
         return run_dbmate(target.url, "dump")
-    if command == "stop":
-        if target.embedded is not None:
-            target.embedded.stop()
-        return 0
     raise AssertionError(command)
 
 
@@ -49,6 +49,8 @@ def _parser() -> argparse.ArgumentParser:
         help="migrate: apply migrations then db/policies; rollback: undo the last migration; "
         "status: list migrations; dump: write db/schema.sql; stop: stop the embedded server",
     )
+    policies = commands.add_parser("policies", help="audit the live policies (check, matrix, lint)")
+    policies.add_argument("policies_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -60,6 +62,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from service.server import serve
 
         return serve(host=args.host, port=args.port, workers=args.workers)
+    if args.command == "policies":
+        from service.audit.cli import main as policies_main
+
+        return policies_main(args.policies_args)
     raise AssertionError(args.command)
 
 

