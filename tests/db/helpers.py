@@ -82,3 +82,100 @@ def make_tenant(conn: Conn, label: str, projects: int = 2) -> Tenant:
 def make_user(conn: Conn, label: str) -> uuid.UUID:
     act_as_owner(conn)
     return _user(conn, f"{label}-{uuid.uuid4().hex[:8]}@example.com")
+
+
+def add_member(conn: Conn, org_id: uuid.UUID, user_id: uuid.UUID, role: str) -> None:
+    """Add a membership as the owner (setting up a scenario, not exercising a policy)."""
+    act_as_owner(conn)
+    conn.execute(
+        "insert into iam.organization_memberships (organization_id, user_id, role)"
+        " values (%s, %s, %s)",
+        (org_id, user_id, role),
+    )
+
+
+def ids(conn: Conn, query: str, params: tuple[object, ...] = ()) -> set[uuid.UUID]:
+    """The first column of every row, as a set of UUIDs."""
+    return {uuid.UUID(str(row[0])) for row in conn.execute(query, params).fetchall()}
+
+
+# ------------------------------------------------------------------ actors
+# Every actor of the access matrix, acting in a world of two organizations.
+# A, B: tenants with one member of each role; `extra` is a second ORG_USER of
+# A, the target of member changes; `outsider` is a user with no membership.
+
+
+@dataclass(frozen=True)
+class World:
+    a: Tenant
+    b: Tenant
+    extra: uuid.UUID
+    outsider: uuid.UUID
+
+
+ORG_ADMIN = "ORG_ADMIN"
+ORG_USER = "ORG_USER"
+READ_ONLY = "READ_ONLY"
+# An admin of organization B, acting in B, on A's rows.
+OTHER_ORG_ADMIN = "OTHER_ORG_ADMIN"
+# The same admin of B with a context that names organization A (a forged or stale token).
+OTHER_ORG_ADMIN_CLAIMING_A = "OTHER_ORG_ADMIN_CLAIMING_A"
+# A registered user without any membership, with organization A as context.
+NON_MEMBER = "NON_MEMBER"
+# The runtime role with iam.user_id / iam.org_id never set on the connection.
+NO_CONTEXT = "NO_CONTEXT"
+EMPTY_CONTEXT = "EMPTY_CONTEXT"
+MALFORMED_CONTEXT = "MALFORMED_CONTEXT"
+
+MEMBERS_OF_A = (ORG_ADMIN, ORG_USER, READ_ONLY)
+ACTORS = (
+    ORG_ADMIN,
+    ORG_USER,
+    READ_ONLY,
+    OTHER_ORG_ADMIN,
+    OTHER_ORG_ADMIN_CLAIMING_A,
+    NON_MEMBER,
+    NO_CONTEXT,
+    EMPTY_CONTEXT,
+    MALFORMED_CONTEXT,
+)
+
+
+def make_world(conn: Conn) -> World:
+    a = make_tenant(conn, "a")
+    b = make_tenant(conn, "b")
+    extra = make_user(conn, "extra-a")
+    add_member(conn, a.org_id, extra, "ORG_USER")
+    return World(a=a, b=b, extra=extra, outsider=make_user(conn, "outsider"))
+
+
+def actor_user(world: World, actor: str) -> uuid.UUID | None:
+    """The user an actor acts as (None for the context-less actors)."""
+    return {
+        ORG_ADMIN: world.a.admin,
+        ORG_USER: world.a.user,
+        READ_ONLY: world.a.read_only,
+        OTHER_ORG_ADMIN: world.b.admin,
+        OTHER_ORG_ADMIN_CLAIMING_A: world.b.admin,
+        NON_MEMBER: world.outsider,
+    }.get(actor)
+
+
+def become(conn: Conn, world: World, actor: str) -> None:
+    """Switch the current transaction to iam_authenticated as one actor of the matrix."""
+    if actor == NO_CONTEXT:
+        conn.execute("reset role")
+        conn.execute("set local role iam_authenticated")
+        return
+    if actor == EMPTY_CONTEXT:
+        act_as(conn, None, None)
+        return
+    if actor == MALFORMED_CONTEXT:
+        act_as(conn, "not-a-uuid", "not-a-uuid")
+        return
+    org = world.b.org_id if actor == OTHER_ORG_ADMIN else world.a.org_id
+    act_as(conn, actor_user(world, actor), org)
+
+
+def sqlstate_of(excinfo: Any) -> str | None:
+    return getattr(excinfo.value, "sqlstate", None)
