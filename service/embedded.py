@@ -220,14 +220,14 @@ def _ensure_system_user() -> pwd.struct_passwd:
         return pwd.getpwnam(SYSTEM_USER)
     except KeyError:
         subprocess.run(  # noqa: S603
-            [
+            [  # noqa: S607 - useradd is found on PATH like any system tool
                 "useradd",
                 "--system",
                 "--no-create-home",
                 "--shell",
                 "/usr/sbin/nologin",
                 SYSTEM_USER,
-            ],  # noqa: S607
+            ],
             check=True,
             capture_output=True,
         )

@@ -33,8 +33,12 @@ SET_ANON_CONTEXT = (
     " set_config('statement_timeout', %s, true)"
 )
 # Run as iam_authenticated, after the context is set: the caller's role as
-# the membership table says now, or NULL for a removed or inactive member.
-READ_MEMBER_ROLE = "select iam.member_role()"
+# the membership table says now (NULL for a removed or inactive member), and
+# whether the caller still exists as an active user.
+READ_MEMBER_ROLE = (
+    "select iam.member_role(),"
+    " coalesce((select u.is_active from iam.users as u where u.id = iam.current_user_id()), false)"
+)
 
 Conn = AsyncConnection[Any]
 
@@ -45,6 +49,7 @@ class Tenant:
     user_id: UUID
     org_id: UUID
     role: str | None
+    user_active: bool
 
 
 @asynccontextmanager
@@ -65,7 +70,8 @@ async def tenant_transaction(
             )
             cursor = await conn.execute(READ_MEMBER_ROLE)
         row = await cursor.fetchone()
-        yield Tenant(conn=conn, user_id=user_id, org_id=org_id, role=row[0] if row else None)
+        assert row is not None
+        yield Tenant(conn=conn, user_id=user_id, org_id=org_id, role=row[0], user_active=row[1])
 
 
 @asynccontextmanager

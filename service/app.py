@@ -1,0 +1,82 @@
+"""The FastAPI application: factory, lifespan, routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from service.database import resolve_database
+from service.errors import install_error_handlers
+from service.logging_setup import configure_logging
+from service.middleware import RequestContextMiddleware
+from service.migrate import latest_migration_version
+from service.pool import create_pool
+from service.routers import auth, health, members, organizations, projects
+from service.secrets_store import previous_secrets, signing_secret
+from service.security.passwords import Passwords
+from service.security.tokens import TokenService
+from service.settings import Settings, get_settings
+from service.state import AppState
+
+DESCRIPTION = """
+Multi-tenant identity and access API. Tenant isolation and role checks are
+enforced by PostgreSQL row-level security; see `db/policies/`.
+
+Errors are RFC 9457 `application/problem+json`. Lists are keyset-paginated:
+pass `next_cursor` back as `?cursor=`.
+"""
+
+
+def build_state(settings: Settings) -> AppState:
+    tokens = TokenService(
+        secret=signing_secret(settings),
+        previous_secrets=previous_secrets(settings),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl_seconds=settings.jwt_access_ttl_seconds,
+        leeway_seconds=settings.jwt_leeway_seconds,
+    )
+    target = resolve_database(settings)
+    return AppState(
+        settings=settings,
+        pool=create_pool(target.conninfo, settings),
+        tokens=tokens,
+        passwords=Passwords(),
+        latest_migration=latest_migration_version(),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    state = build_state(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # wait=False: the API starts, and /readyz tells when the database answers.
+        await state.pool.open(wait=False)
+        try:
+            yield
+        finally:
+            await state.pool.close()
+
+    app = FastAPI(
+        title="rls-iam",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+    )
+    app.state.rls_iam = state
+    install_error_handlers(app)
+    for module in (auth, organizations, members, projects, health):
+        app.include_router(module.router)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def app_factory() -> Any:
+    """Entry point for `uvicorn --factory service.app:app_factory`."""
+    return create_app()

@@ -1,0 +1,89 @@
+"""SQL behind registration, login, switching organization and /auth/me."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+Conn = AsyncConnection[Any]
+
+
+@dataclass(frozen=True)
+class Registered:
+    user_id: UUID
+    email: str
+    organization_id: UUID
+    organization_name: str
+
+
+@dataclass(frozen=True)
+class LoginCandidate:
+    user_id: UUID
+    password_hash: str
+    is_active: bool
+    organization_id: UUID | None
+    organization_name: str | None
+    role: str | None
+
+
+@dataclass(frozen=True)
+class Membership:
+    organization_id: UUID
+    organization_name: str
+    role: str
+
+
+async def register(
+    conn: Conn, email: str, password_hash: str, organization_name: str
+) -> Registered:
+    cursor = await conn.execute(
+        "select user_id, email, organization_id, organization_name from iam.register(%s, %s, %s)",
+        (email, password_hash, organization_name),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    return Registered(*row)
+
+
+async def login_lookup(
+    conn: Conn, email: str, organization_id: UUID | None
+) -> LoginCandidate | None:
+    cursor = await conn.execute(
+        "select user_id, password_hash, is_active, organization_id, organization_name, role"
+        " from iam.login_lookup(%s, %s)",
+        (email, organization_id),
+    )
+    row = await cursor.fetchone()
+    return None if row is None else LoginCandidate(*row)
+
+
+async def set_password_hash(conn: Conn, user_id: UUID, old_hash: str, new_hash: str) -> None:
+    await conn.execute("select iam.set_password_hash(%s, %s, %s)", (user_id, old_hash, new_hash))
+
+
+async def switch_organization(conn: Conn, organization_id: UUID) -> Membership | None:
+    cursor = await conn.execute(
+        "select organization_id, organization_name, role from iam.switch_organization(%s)",
+        (organization_id,),
+    )
+    row = await cursor.fetchone()
+    return None if row is None else Membership(*row)
+
+
+ME = """
+select json_build_object(
+    'user', (select json_build_object('id', u.id, 'email', u.email)
+             from iam.users as u where u.id = iam.current_user_id()),
+    'organization', (select json_build_object('id', o.id, 'name', o.name)
+                     from iam.organizations as o where o.id = iam.current_org_id()),
+    'role', %s::text)::text
+"""
+
+
+async def me(conn: Conn, role: str) -> str:
+    row = await (await conn.execute(ME, (role,))).fetchone()
+    assert row is not None
+    return str(row[0])

@@ -1,0 +1,103 @@
+"""SQL for iam.projects. No statement filters by organization: the policies do."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from psycopg import AsyncConnection
+
+from service.pagination import After
+from service.queries.pages import AFTER, PageRow, fetch_page, json_object, keyset_page
+
+Conn = AsyncConnection[Any]
+
+COLUMNS = (
+    "id",
+    "organization_id",
+    "name",
+    "description",
+    "created_by_user_id",
+    "created_at",
+    "updated_at",
+)
+_PROJECT = json_object("p", COLUMNS)
+
+
+def _page(where: str) -> str:
+    return keyset_page(
+        f"select p.*, p.id as page_key from iam.projects as p {where}"
+        " order by p.created_at desc, p.id desc limit %(limit)s + 1",
+        COLUMNS,
+    )
+
+
+LIST_FIRST = _page("")
+LIST_AFTER = _page("where " + AFTER.format(created="p.created_at", key="p.id"))
+
+GET = f"select {_PROJECT} from iam.projects as p where p.id = %(id)s"
+
+CREATE = f"""
+insert into iam.projects as p (name, description) values (%(name)s, %(description)s)
+returning {_PROJECT}
+"""
+
+# The CTE's update runs under the UPDATE policy; the visibility probe reads
+# under the SELECT policy, from the snapshot before the update. No row
+# changed but visible: the role may not (403). Not visible: 404.
+UPDATE = f"""
+with changed as (
+    update iam.projects as p
+    set name = coalesce(%(name)s, p.name),
+        description = case when %(set_description)s then %(description)s else p.description end
+    where p.id = %(id)s
+    returning p.*
+)
+select (select {_PROJECT} from changed as p),
+       exists (select 1 from iam.projects where id = %(id)s)
+"""
+
+DELETE = """
+with gone as (delete from iam.projects where id = %(id)s returning 1)
+select exists (select 1 from gone), exists (select 1 from iam.projects where id = %(id)s)
+"""
+
+
+async def list_page(conn: Conn, limit: int, after: After | None) -> PageRow:
+    return await fetch_page(conn, LIST_FIRST, LIST_AFTER, limit, after)
+
+
+async def get(conn: Conn, project_id: UUID) -> str | None:
+    row = await (await conn.execute(GET, {"id": project_id})).fetchone()
+    return None if row is None else str(row[0])
+
+
+async def create(conn: Conn, name: str, description: str | None) -> str:
+    row = await (await conn.execute(CREATE, {"name": name, "description": description})).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+async def update(
+    conn: Conn,
+    project_id: UUID,
+    *,
+    name: str | None,
+    description: str | None,
+    set_description: bool,
+) -> tuple[str | None, bool]:
+    params = {
+        "id": project_id,
+        "name": name,
+        "description": description,
+        "set_description": set_description,
+    }
+    row = await (await conn.execute(UPDATE, params)).fetchone()
+    assert row is not None
+    return row[0], bool(row[1])
+
+
+async def delete(conn: Conn, project_id: UUID) -> tuple[bool, bool]:
+    row = await (await conn.execute(DELETE, {"id": project_id})).fetchone()
+    assert row is not None
+    return bool(row[0]), bool(row[1])

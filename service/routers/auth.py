@@ -1,0 +1,109 @@
+"""Registration, login, switching organization and the caller's identity (CONTRACT §4)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+from psycopg.errors import UniqueViolation
+
+from service.deps import IdentityTx, State, TenantTx
+from service.errors import Problem, not_found, unauthorized
+from service.queries import auth as queries
+from service.responses import problems, raw_json
+from service.schemas import (
+    LoginIn,
+    MeOut,
+    OrganizationRef,
+    RegisterIn,
+    RegisterOut,
+    SwitchOrganizationIn,
+    TokenOut,
+    UserOut,
+)
+from service.tenancy import anon_transaction
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+_BAD_LOGIN = "Invalid email, password or organization."
+
+
+@router.post("/register", status_code=201, response_model=RegisterOut, responses=problems(409, 429))
+async def register(state: State, body: RegisterIn) -> RegisterOut:
+    # Hash before the transaction, so no connection waits on argon2.
+    password_hash = await state.passwords.hash(body.password)
+    async with anon_transaction(state.pool, state.settings.database_statement_timeout_ms) as conn:
+        try:
+            created = await queries.register(
+                conn, body.email, password_hash, body.organization_name
+            )
+        except UniqueViolation:
+            raise Problem(409, "An account with this email already exists.") from None
+    token = state.tokens.issue(created.user_id, created.organization_id, "ORG_ADMIN")
+    return RegisterOut(
+        access_token=token,
+        expires_in=state.tokens.ttl_seconds,
+        user=UserOut(id=created.user_id, email=created.email),
+        organization=OrganizationRef(id=created.organization_id, name=created.organization_name),
+        role="ORG_ADMIN",
+    )
+
+
+@router.post("/login", response_model=TokenOut, responses=problems(401, 429))
+async def login(state: State, body: LoginIn) -> TokenOut:
+    timeout = state.settings.database_statement_timeout_ms
+    async with anon_transaction(state.pool, timeout) as conn:
+        candidate = await queries.login_lookup(conn, body.email, body.organization_id)
+    # Unknown email, wrong password, inactive user and foreign organization
+    # all verify one hash and give the same answer.
+    verified = await state.passwords.verify(
+        candidate.password_hash if candidate else None, body.password
+    )
+    if (
+        candidate is None
+        or not verified
+        or not candidate.is_active
+        or candidate.organization_id is None
+        or candidate.organization_name is None
+        or candidate.role is None
+    ):
+        raise unauthorized(_BAD_LOGIN)
+    if state.passwords.needs_rehash(candidate.password_hash):
+        new_hash = await state.passwords.hash(body.password)
+        async with anon_transaction(state.pool, timeout) as conn:
+            await queries.set_password_hash(
+                conn, candidate.user_id, candidate.password_hash, new_hash
+            )
+    return TokenOut(
+        access_token=state.tokens.issue(
+            candidate.user_id, candidate.organization_id, candidate.role
+        ),
+        expires_in=state.tokens.ttl_seconds,
+        organization=OrganizationRef(
+            id=candidate.organization_id, name=candidate.organization_name
+        ),
+        role=candidate.role,
+    )
+
+
+@router.get("/me", response_model=MeOut, responses=problems(401, 403))
+async def me(tenant: TenantTx) -> Response:
+    assert tenant.role is not None
+    return raw_json(await queries.me(tenant.conn, tenant.role))
+
+
+@router.post("/switch-organization", response_model=TokenOut, responses=problems(401, 404))
+async def switch_organization(
+    state: State, tenant: IdentityTx, body: SwitchOrganizationIn
+) -> TokenOut:
+    membership = await queries.switch_organization(tenant.conn, body.organization_id)
+    if membership is None:
+        raise not_found("Organization")
+    return TokenOut(
+        access_token=state.tokens.issue(
+            tenant.user_id, membership.organization_id, membership.role
+        ),
+        expires_in=state.tokens.ttl_seconds,
+        organization=OrganizationRef(
+            id=membership.organization_id, name=membership.organization_name
+        ),
+        role=membership.role,
+    )

@@ -1,0 +1,28 @@
+"""The caller's organizations (CONTRACT §4)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Response
+
+from service.deps import IdentityTx, TenantTx
+from service.pagination import Cursor, Limit, decode_cursor, page_body
+from service.queries import organizations as queries
+from service.responses import problems, raw_json
+from service.schemas import OrganizationIn, OrganizationOut, OrganizationPage
+
+router = APIRouter(prefix="/organizations", tags=["organizations"])
+
+
+# Any organization the caller belongs to, so IdentityTx: a member removed
+# from the token's organization can still find their others.
+@router.get("", response_model=OrganizationPage, responses=problems(401))
+async def list_organizations(
+    tenant: IdentityTx, limit: Limit = 50, cursor: Cursor = None
+) -> Response:
+    after = decode_cursor(cursor)
+    return raw_json(page_body(await queries.list_page(tenant.conn, limit, after)))
+
+
+@router.post("", status_code=201, response_model=OrganizationOut, responses=problems(401, 403))
+async def create_organization(tenant: TenantTx, body: OrganizationIn) -> Response:
+    return raw_json(await queries.create(tenant.conn, body.name), 201)

@@ -1,0 +1,171 @@
+"""Request and response bodies (CONTRACT §4). Requests reject unknown fields and bad text."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+
+Role = Literal["ORG_ADMIN", "ORG_USER", "READ_ONLY"]
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def _storable(value: str) -> str:
+    # PostgreSQL text cannot hold NUL, and lone surrogates cannot be encoded.
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("must be valid Unicode text") from None
+    return value
+
+
+def _email(value: str) -> str:
+    value = value.lower()
+    if not _EMAIL.match(value):
+        raise ValueError("must be an email address")
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+Name = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Description = Annotated[Text, StringConstraints(max_length=2000)]
+Email = Annotated[
+    Text,
+    StringConstraints(strip_whitespace=True, min_length=3, max_length=254),
+    AfterValidator(_email),
+]
+NewPassword = Annotated[Text, StringConstraints(min_length=12, max_length=128)]
+# Login accepts any length up to the same bound, so it never says what the rules are.
+AnyPassword = Annotated[Text, StringConstraints(min_length=1, max_length=128)]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class RegisterIn(Request):
+    email: Email
+    password: NewPassword
+    organization_name: Name
+
+
+class LoginIn(Request):
+    email: Email
+    password: AnyPassword
+    organization_id: UUID | None = None
+
+
+class SwitchOrganizationIn(Request):
+    organization_id: UUID
+
+
+class OrganizationIn(Request):
+    name: Name
+
+
+class MemberIn(Request):
+    email: Email
+    role: Role
+
+
+class MemberPatch(Request):
+    role: Role
+
+
+class ProjectIn(Request):
+    name: Name
+    description: Description | None = None
+
+
+class ProjectPatch(Request):
+    name: Name | None = None
+    description: Description | None = None
+
+
+# ------------------------------------------------------------------ responses
+
+
+class UserOut(BaseModel):
+    id: UUID
+    email: str
+
+
+class OrganizationRef(BaseModel):
+    id: UUID
+    name: str
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
+    expires_in: int
+    organization: OrganizationRef
+    role: Role
+
+
+class RegisterOut(TokenOut):
+    user: UserOut
+
+
+class MeOut(BaseModel):
+    user: UserOut
+    organization: OrganizationRef
+    role: Role
+
+
+class OrganizationOut(BaseModel):
+    id: UUID
+    name: str
+    role: Role
+    created_at: datetime
+
+
+class MemberOut(BaseModel):
+    user_id: UUID
+    email: str
+    role: Role
+    created_at: datetime
+
+
+class ProjectOut(BaseModel):
+    id: UUID
+    organization_id: UUID
+    name: str
+    description: str | None
+    created_by_user_id: UUID
+    created_at: datetime
+    updated_at: datetime
+
+
+class OrganizationPage(BaseModel):
+    items: list[OrganizationOut]
+    next_cursor: str | None = Field(description="Opaque; pass it as ?cursor= for the next page.")
+
+
+class MemberPage(BaseModel):
+    items: list[MemberOut]
+    next_cursor: str | None
+
+
+class ProjectPage(BaseModel):
+    items: list[ProjectOut]
+    next_cursor: str | None
+
+
+class ProblemOut(BaseModel):
+    type: str
+    title: str
+    status: int
+    detail: str
+    request_id: str | None
+    errors: list[dict[str, object]] | None = None
+
+
+class Health(BaseModel):
+    status: str

@@ -1,0 +1,44 @@
+"""`rls-iam serve`: the embedded database when none is configured, then uvicorn."""
+
+from __future__ import annotations
+
+import os
+
+import uvicorn
+
+from service.database import resolve_database
+from service.migrate import apply_policies, run_dbmate
+from service.secrets_store import signing_secret
+from service.settings import get_settings
+
+
+def serve(host: str | None, port: int | None, workers: int | None) -> int:
+    settings = get_settings()
+    # Fail on a missing or short secret before anything starts.
+    signing_secret(settings)
+    started_here = None
+    if settings.database_url is None:
+        target = resolve_database(settings)
+        if run_dbmate(target.url, "up") != 0:
+            return 1
+        apply_policies(target.conninfo)
+        started_here = target.embedded
+        # Workers are separate processes: hand them the running server.
+        os.environ["DATABASE_URL"] = target.conninfo
+    try:
+        uvicorn.run(
+            "service.app:app_factory",
+            factory=True,
+            host=host or settings.host,
+            port=port or settings.port,
+            workers=workers or settings.workers,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            server_header=False,
+            timeout_graceful_shutdown=20,
+        )
+    finally:
+        if started_here is not None:
+            started_here.stop()
+    return 0

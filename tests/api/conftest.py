@@ -1,0 +1,122 @@
+"""The real app over the session's migrated database, and shortcuts to make tenants through it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+from tests.conftest import TestDatabase
+
+TEST_SECRET = "test-secret-" + "x" * 40
+PASSWORD = "correct horse battery staple"
+
+
+def make_settings(database: TestDatabase, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "app_env": "test",
+        "database_url": database.conninfo,
+        "jwt_access_secret": TEST_SECRET,
+        "database_pool_min_size": 1,
+        "database_pool_max_size": 10,
+        "log_level": "warning",
+    }
+    values.update(overrides)
+    return Settings(**values)
+
+
+@pytest.fixture(scope="session")
+def app_settings(database: TestDatabase) -> Settings:
+    return make_settings(database)
+
+
+@pytest.fixture(scope="session")
+def client(app_settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(app_settings), raise_server_exceptions=False) as test_client:
+        yield test_client
+
+
+def unique_email(label: str = "user") -> str:
+    return f"{label}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+@dataclass
+class Actor:
+    user_id: str
+    email: str
+    org_id: str
+    token: str
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.token}"}
+
+
+def register(client: TestClient, label: str = "admin", org_name: str | None = None) -> Actor:
+    email = unique_email(label)
+    response = client.post(
+        "/auth/register",
+        json={
+            "email": email,
+            "password": PASSWORD,
+            "organization_name": org_name or f"Org {uuid.uuid4().hex[:6]}",
+        },
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    return Actor(body["user"]["id"], email, body["organization"]["id"], body["access_token"])
+
+
+def login(client: TestClient, email: str, org_id: str | None = None) -> str:
+    payload: dict[str, Any] = {"email": email, "password": PASSWORD}
+    if org_id is not None:
+        payload["organization_id"] = org_id
+    response = client.post("/auth/login", json=payload)
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def add_member(client: TestClient, admin: Actor, role: str, label: str | None = None) -> Actor:
+    """A new user (registered with an organization of their own), added to admin's organization."""
+    newcomer = register(client, label or role.lower())
+    response = client.post(
+        "/members", json={"email": newcomer.email, "role": role}, headers=admin.headers
+    )
+    assert response.status_code == 201, response.text
+    token = login(client, newcomer.email, admin.org_id)
+    return Actor(newcomer.user_id, newcomer.email, admin.org_id, token)
+
+
+@dataclass
+class Org:
+    admin: Actor
+    user: Actor
+    read_only: Actor
+    project_id: str
+
+
+@pytest.fixture
+def org(client: TestClient) -> Org:
+    """A fresh tenant: an ORG_ADMIN, an ORG_USER, a READ_ONLY member and one project."""
+    admin = register(client, "admin")
+    user = add_member(client, admin, "ORG_USER")
+    read_only = add_member(client, admin, "READ_ONLY")
+    response = client.post("/projects", json={"name": "Apollo"}, headers=admin.headers)
+    assert response.status_code == 201, response.text
+    return Org(admin, user, read_only, response.json()["id"])
+
+
+@pytest.fixture
+def other_org(client: TestClient) -> Org:
+    admin = register(client, "other-admin")
+    user = add_member(client, admin, "ORG_USER")
+    read_only = add_member(client, admin, "READ_ONLY")
+    response = client.post("/projects", json={"name": "Zeus"}, headers=admin.headers)
+    assert response.status_code == 201, response.text
+    return Org(admin, user, read_only, response.json()["id"])
