@@ -1,0 +1,1 @@
+"""DBA audit tooling: policy drift (check), the enforced role matrix (matrix), RLS lint."""

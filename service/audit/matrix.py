@@ -1,0 +1,266 @@
+"""CONTRACT §3 as the live database enforces it, measured by trying every action as every role.
+
+Everything happens in one transaction that is rolled back: a scratch tenant
+is seeded as the connecting role, then each attempt runs in a savepoint as
+iam_authenticated with a caller's context, exactly the way the API runs a
+request, and is rolled back before the next one. An attempt is denied when
+PostgreSQL refuses it (42501), when it affects no row, or when the row is
+not visible; anything else is reported as the SQLSTATE it raised.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import psycopg
+
+from service.audit.connection import AuditError, Conn
+from service.tenancy import SET_TENANT_CONTEXT
+
+ALLOWED = "allowed"
+DENIED = "denied"
+# Some but not all of the rows the action should see: neither allowed nor denied.
+PARTIAL = "partial"
+
+ACTORS = ("ORG_ADMIN", "ORG_USER", "READ_ONLY", "outsider")
+STATEMENT_TIMEOUT_MS = "5000"
+
+
+@dataclass(frozen=True)
+class Seed:
+    """The scratch tenant: organization A with its members, and organization B next door."""
+
+    org: uuid.UUID
+    other_org: uuid.UUID
+    admin: uuid.UUID
+    co_admin: uuid.UUID
+    user: uuid.UUID
+    read_only: uuid.UUID
+    outsider: uuid.UUID
+    newcomer: uuid.UUID
+    project: uuid.UUID
+    other_project: uuid.UUID
+
+    def actor(self, name: str) -> uuid.UUID:
+        return {
+            "ORG_ADMIN": self.admin,
+            "ORG_USER": self.user,
+            "READ_ONLY": self.read_only,
+            "outsider": self.outsider,
+        }[name]
+
+    @property
+    def members(self) -> set[uuid.UUID]:
+        return {self.admin, self.co_admin, self.user, self.read_only}
+
+
+Probe = Callable[[Conn, Seed, uuid.UUID], str]
+
+
+@dataclass(frozen=True)
+class Action:
+    key: str
+    label: str
+    sql: str  # what a DBA can rerun by hand; %(name)s are the seed's ids
+    probe: Probe
+
+
+def _visible(expected: set[uuid.UUID], seen: set[uuid.UUID], foreign: set[uuid.UUID]) -> str:
+    if seen & foreign:
+        return "leaks another organization's rows"
+    if seen == expected:
+        return ALLOWED
+    return DENIED if not seen else PARTIAL
+
+
+def _ids(conn: Conn, query: str, params: dict[str, object]) -> set[uuid.UUID]:
+    return {row[0] for row in conn.execute(query, params)}
+
+
+def _affected(conn: Conn, query: str, params: dict[str, object]) -> str:
+    return ALLOWED if conn.execute(query, params).rowcount > 0 else DENIED
+
+
+def _params(seed: Seed, actor: uuid.UUID) -> dict[str, object]:
+    return {**dataclasses.asdict(seed), "me": actor}
+
+
+def _read_org(conn: Conn, seed: Seed, actor: uuid.UUID) -> str:
+    seen = _ids(conn, READ_ORG, _params(seed, actor))
+    return _visible({seed.org}, seen, {seed.other_org})
+
+
+def _list_projects(conn: Conn, seed: Seed, actor: uuid.UUID) -> str:
+    seen = _ids(conn, LIST_PROJECTS, _params(seed, actor))
+    return _visible({seed.project}, seen, {seed.other_project})
+
+
+def _read_members(conn: Conn, seed: Seed, actor: uuid.UUID) -> str:
+    seen = _ids(conn, READ_MEMBERS, _params(seed, actor))
+    return _visible(seed.members, seen, {seed.outsider})
+
+
+def _statement(query: str) -> Probe:
+    def probe(conn: Conn, seed: Seed, actor: uuid.UUID) -> str:
+        return _affected(conn, query, _params(seed, actor))
+
+    return probe
+
+
+READ_ORG = "select id from iam.organizations"
+LIST_PROJECTS = "select id from iam.projects"
+READ_MEMBERS = (
+    "select m.user_id from iam.organization_memberships as m"
+    " join iam.users as u on u.id = m.user_id"
+)
+CREATE_PROJECT = "insert into iam.projects (name) values ('matrix probe') returning id"
+UPDATE_PROJECT = "update iam.projects set description = 'matrix probe' where id = %(project)s"
+DELETE_PROJECT = "delete from iam.projects where id = %(project)s"
+ADD_MEMBER = (
+    "insert into iam.organization_memberships (user_id, role)"
+    " values (%(newcomer)s, 'ORG_USER') returning id"
+)
+CHANGE_ROLE = (
+    "update iam.organization_memberships set role = 'ORG_USER'"
+    " where organization_id = %(org)s and user_id = %(co_admin)s"
+)
+REMOVE_MEMBER = (
+    "delete from iam.organization_memberships"
+    " where organization_id = %(org)s and user_id = %(co_admin)s"
+)
+CREATE_ORGANIZATION = "select id from iam.create_organization('matrix probe')"
+LEAVE = (
+    "delete from iam.organization_memberships where organization_id = %(org)s and user_id = %(me)s"
+)
+
+ACTIONS = (
+    Action("read_organization", "read the active organization", READ_ORG, _read_org),
+    Action("list_projects", "list and read its projects", LIST_PROJECTS, _list_projects),
+    Action("read_members", "list its members", READ_MEMBERS, _read_members),
+    Action("create_project", "create a project", CREATE_PROJECT, _statement(CREATE_PROJECT)),
+    Action("update_project", "update a project", UPDATE_PROJECT, _statement(UPDATE_PROJECT)),
+    Action("delete_project", "delete a project", DELETE_PROJECT, _statement(DELETE_PROJECT)),
+    Action("add_member", "add a member", ADD_MEMBER, _statement(ADD_MEMBER)),
+    Action("change_role", "change a member's role", CHANGE_ROLE, _statement(CHANGE_ROLE)),
+    Action("remove_member", "remove a member", REMOVE_MEMBER, _statement(REMOVE_MEMBER)),
+    Action(
+        "create_organization",
+        "create a new organization",
+        CREATE_ORGANIZATION,
+        _statement(CREATE_ORGANIZATION),
+    ),
+    Action("leave_organization", "leave the organization", LEAVE, _statement(LEAVE)),
+)
+
+
+@dataclass(frozen=True)
+class Matrix:
+    actors: tuple[str, ...]
+    results: dict[str, dict[str, str]]  # action key -> actor -> outcome
+
+
+def measure(conn: Conn) -> Matrix:
+    """Seed, try every action as every actor, roll everything back."""
+    _require_privileges(conn)
+    results: dict[str, dict[str, str]] = {}
+    with conn.transaction(force_rollback=True):
+        seed = _seed(conn)
+        for action in ACTIONS:
+            results[action.key] = {
+                actor: _attempt(conn, seed, seed.actor(actor), action) for actor in ACTORS
+            }
+    return Matrix(actors=ACTORS, results=results)
+
+
+def _attempt(conn: Conn, seed: Seed, actor: uuid.UUID, action: Action) -> str:
+    """One try as (actor, organization A), in a savepoint that is always rolled back."""
+    try:
+        with conn.transaction(force_rollback=True):
+            conn.execute(SET_TENANT_CONTEXT, (str(actor), str(seed.org), STATEMENT_TIMEOUT_MS))
+            return action.probe(conn, seed, actor)
+    except psycopg.errors.InsufficientPrivilege:
+        return DENIED
+    except psycopg.Error as error:
+        return f"error {error.sqlstate}"
+
+
+def _require_privileges(conn: Conn) -> None:
+    row = conn.execute(
+        "select r.rolsuper or r.rolbypassrls,"
+        " pg_has_role(current_user, 'iam_authenticated', 'MEMBER')"
+        " from pg_roles as r where r.rolname = current_user"
+    ).fetchone()
+    if row is None or not row[0]:
+        raise AuditError(
+            "the matrix seeds a scratch tenant (rolled back) past row-level security: "
+            "connect as a superuser or a role with BYPASSRLS (on Supabase, postgres)"
+        )
+    if not row[1]:
+        raise AuditError(
+            "the connecting role cannot SET ROLE iam_authenticated: connect as the role "
+            "that ran the migrations"
+        )
+
+
+def _seed(conn: Conn) -> Seed:
+    tag = uuid.uuid4().hex[:8]
+
+    def user(label: str) -> uuid.UUID:
+        return _returning_id(
+            conn,
+            "insert into iam.users (email, password_hash) values (%s, 'not a hash') returning id",
+            (f"matrix-{label}-{tag}@example.invalid",),
+        )
+
+    def organization(label: str) -> uuid.UUID:
+        return _returning_id(
+            conn, "insert into iam.organizations (name) values (%s) returning id", (label,)
+        )
+
+    def member(org: uuid.UUID, who: uuid.UUID, role: str) -> None:
+        conn.execute(
+            "insert into iam.organization_memberships (organization_id, user_id, role)"
+            " values (%s, %s, %s)",
+            (org, who, role),
+        )
+
+    def project(org: uuid.UUID, creator: uuid.UUID) -> uuid.UUID:
+        return _returning_id(
+            conn,
+            "insert into iam.projects (organization_id, name, created_by_user_id)"
+            " values (%s, 'matrix project', %s) returning id",
+            (org, creator),
+        )
+
+    org, other_org = organization("matrix tenant"), organization("matrix neighbour")
+    admin, co_admin, member_user = user("admin"), user("co-admin"), user("user")
+    read_only, outsider, newcomer = user("read-only"), user("outsider"), user("newcomer")
+    # A second ORG_ADMIN: the first one may leave, and the admin actions have a
+    # target other than the caller.
+    member(org, admin, "ORG_ADMIN")
+    member(org, co_admin, "ORG_ADMIN")
+    member(org, member_user, "ORG_USER")
+    member(org, read_only, "READ_ONLY")
+    # The outsider is no lightweight: the ORG_ADMIN of the organization next door.
+    member(other_org, outsider, "ORG_ADMIN")
+    return Seed(
+        org=org,
+        other_org=other_org,
+        admin=admin,
+        co_admin=co_admin,
+        user=member_user,
+        read_only=read_only,
+        outsider=outsider,
+        newcomer=newcomer,
+        project=project(org, admin),
+        other_project=project(other_org, outsider),
+    )
+
+
+def _returning_id(conn: Conn, query: str, params: tuple[object, ...]) -> uuid.UUID:
+    row = conn.execute(query, params).fetchone()
+    assert row is not None
+    return uuid.UUID(str(row[0]))
