@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 from psycopg.errors import UniqueViolation
 
+from service.client_ip import client_ip
 from service.deps import IdentityTx, State, TenantTx
 from service.errors import Problem, not_found, unauthorized
 from service.queries import auth as queries
@@ -20,6 +21,7 @@ from service.schemas import (
     UserOut,
 )
 from service.tenancy import anon_transaction
+from service.throttle import record_login_failure, throttle_wait, too_many_requests
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
@@ -27,10 +29,16 @@ _BAD_LOGIN = "Invalid email, password or organization."
 
 
 @router.post("/register", status_code=201, response_model=RegisterOut, responses=problems(409, 429))
-async def register(state: State, body: RegisterIn) -> RegisterOut:
-    # Hash before the transaction, so no connection waits on argon2.
+async def register(state: State, request: Request, body: RegisterIn) -> RegisterOut:
+    timeout = state.settings.database_statement_timeout_ms
+    client = client_ip(request, state.settings.trusted_proxies)
+    async with anon_transaction(state.pool, timeout) as conn:
+        wait = await throttle_wait(conn, state.settings, client, None)
+    if wait:
+        raise too_many_requests(wait)
+    # Hash outside any transaction, so no connection waits on argon2.
     password_hash = await state.passwords.hash(body.password)
-    async with anon_transaction(state.pool, state.settings.database_statement_timeout_ms) as conn:
+    async with anon_transaction(state.pool, timeout) as conn:
         try:
             created = await queries.register(
                 conn, body.email, password_hash, body.organization_name
@@ -48,10 +56,16 @@ async def register(state: State, body: RegisterIn) -> RegisterOut:
 
 
 @router.post("/login", response_model=TokenOut, responses=problems(401, 429))
-async def login(state: State, body: LoginIn) -> TokenOut:
+async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
     timeout = state.settings.database_statement_timeout_ms
+    client = client_ip(request, state.settings.trusted_proxies)
     async with anon_transaction(state.pool, timeout) as conn:
-        candidate = await queries.login_lookup(conn, body.email, body.organization_id)
+        wait = await throttle_wait(conn, state.settings, client, body.email)
+        candidate = (
+            None if wait else await queries.login_lookup(conn, body.email, body.organization_id)
+        )
+    if wait:
+        raise too_many_requests(wait)
     # Unknown email, wrong password, inactive user and foreign organization
     # all verify one hash and give the same answer.
     verified = await state.passwords.verify(
@@ -65,6 +79,8 @@ async def login(state: State, body: LoginIn) -> TokenOut:
         or candidate.organization_name is None
         or candidate.role is None
     ):
+        async with anon_transaction(state.pool, timeout) as conn:
+            await record_login_failure(conn, state.settings, body.email)
         raise unauthorized(_BAD_LOGIN)
     if state.passwords.needs_rehash(candidate.password_hash):
         new_hash = await state.passwords.hash(body.password)

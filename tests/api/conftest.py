@@ -26,6 +26,9 @@ def make_settings(database: TestDatabase, **overrides: Any) -> Settings:
         "database_pool_min_size": 1,
         "database_pool_max_size": 10,
         "log_level": "warning",
+        # Every test client shares one address; rate limits get tests of their own.
+        "rate_limit_ip_per_minute": 1_000_000,
+        "rate_limit_failed_logins_per_email": 1_000_000,
     }
     values.update(overrides)
     return Settings(**values)
