@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from service.audit.matrix import ACTIONS, Matrix
 
@@ -47,15 +48,20 @@ def as_markdown(matrix: Matrix) -> str:
     lines += ["", "## The statement behind each row", ""]
     lines += [_row(["action", "SQL, as the actor"]), _row(["---", "---"])]
     for action in ACTIONS:
-        lines.append(_row([action.label, f"`{action.sql}`"]))
+        lines.append(_row([action.label, f"`{_psql_style(action.sql)}`"]))
     lines += [
         "",
-        "`%(org)s` is the scratch organization, `%(project)s` its project, "
-        "`%(co_admin)s` the second `ORG_ADMIN`, `%(newcomer)s` a user who belongs to "
-        "no organization yet and `%(me)s` the actor.",
+        "`:org` is the scratch organization, `:project` its project, `:co_admin` the"
+        " second `ORG_ADMIN`, `:newcomer` a user who belongs to no organization yet and"
+        " `:me` the actor.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _psql_style(query: str) -> str:
+    """%(name)s placeholders as psql variables, the way a DBA would rerun them."""
+    return re.sub(r"%\((\w+)\)s", r":\1", query)
 
 
 def _row(cells: list[str]) -> str:

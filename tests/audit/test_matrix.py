@@ -1,0 +1,122 @@
+"""`rls-iam policies matrix`: the role table, measured on the live database."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import psycopg
+
+from service.audit.matrix import ACTIONS
+from tests import conftest as root
+from tests.audit.conftest import RunPolicies, run_sql
+
+HERE = Path(__file__).resolve().parent
+DOCS = HERE.parent.parent / "docs" / "policies.md"
+EXPECTED_FILE = HERE / "expected_matrix.json"
+
+ACTORS = ["ORG_ADMIN", "ORG_USER", "READ_ONLY", "outsider"]
+Y, N = "allowed", "denied"
+# The product's role table, plus the outsider (a member of another
+# organization who claims this one): every action denied.
+CONTRACT = {
+    "read_organization": [Y, Y, Y, N],
+    "list_projects": [Y, Y, Y, N],
+    "read_members": [Y, Y, Y, N],
+    "create_project": [Y, Y, N, N],
+    "update_project": [Y, Y, N, N],
+    "delete_project": [Y, N, N, N],
+    "add_member": [Y, N, N, N],
+    "change_role": [Y, N, N, N],
+    "remove_member": [Y, N, N, N],
+    "create_organization": [Y, N, N, N],
+    "leave_organization": [Y, Y, Y, N],
+}
+EXPECTED = {
+    "actors": ACTORS,
+    "matrix": {action: dict(zip(ACTORS, row, strict=True)) for action, row in CONTRACT.items()},
+}
+
+
+def test_measured_matrix_is_the_role_table(
+    database: root.TestDatabase, policies: RunPolicies
+) -> None:
+    code, out, _ = policies("matrix", "--format", "json", "--database-url", database.conninfo)
+    assert code == 0
+    assert json.loads(out) == EXPECTED
+
+
+def test_committed_expected_matrix_is_the_role_table() -> None:
+    # CI compares the command's output with this file.
+    assert json.loads(EXPECTED_FILE.read_text()) == EXPECTED
+
+
+def test_docs_policies_md_is_current(database: root.TestDatabase, policies: RunPolicies) -> None:
+    code, out, _ = policies("matrix", "--format", "markdown", "--database-url", database.conninfo)
+    assert code == 0
+    assert DOCS.read_text() == out, (
+        "docs/policies.md is stale: rls-iam policies matrix --format markdown > docs/policies.md"
+    )
+
+
+def test_text_format_has_a_row_per_action(
+    database: root.TestDatabase, policies: RunPolicies
+) -> None:
+    code, out, _ = policies("matrix", "--database-url", database.conninfo)
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split() == ["action", *ACTORS]
+    assert [row[: len(a.label)] for row, a in zip(rows, ACTIONS, strict=True)] == [
+        a.label for a in ACTIONS
+    ]
+    delete_row = rows[[a.key for a in ACTIONS].index("delete_project")]
+    assert delete_row.split()[-4:] == [Y, N, N, N]
+
+
+def _row_counts(conninfo: str) -> list[int]:
+    with psycopg.connect(conninfo) as conn:
+        return [
+            int(conn.execute(f"select count(*) from iam.{table}").fetchone()[0])  # type: ignore[index]
+            for table in ("organizations", "users", "organization_memberships", "projects")
+        ]
+
+
+def test_matrix_leaves_the_database_as_it_was(
+    database: root.TestDatabase, policies: RunPolicies
+) -> None:
+    before = _row_counts(database.conninfo)
+    code, _, _ = policies("matrix", "--format", "json", "--database-url", database.conninfo)
+    assert code == 0
+    assert _row_counts(database.conninfo) == before
+
+
+def test_matrix_shows_a_policy_that_lets_read_only_members_delete(
+    scratch_copy: str, policies: RunPolicies
+) -> None:
+    run_sql(
+        scratch_copy,
+        """alter policy "Admins can delete their organization's projects" on iam.projects
+           using (organization_id = (select iam.current_org_id())
+                  and (select iam.member_role_for_write()) is not null)""",
+    )
+    code, out, _ = policies("matrix", "--format", "json", "--database-url", scratch_copy)
+    assert code == 0
+    measured = json.loads(out)["matrix"]
+    assert measured["delete_project"] == dict(zip(ACTORS, [Y, Y, Y, N], strict=True))
+    assert {k: v for k, v in measured.items() if k != "delete_project"} == {
+        k: v for k, v in EXPECTED["matrix"].items() if k != "delete_project"
+    }
+
+
+def test_matrix_shows_a_policy_that_leaks_other_tenants_projects(
+    scratch_copy: str, policies: RunPolicies
+) -> None:
+    run_sql(
+        scratch_copy,
+        'create policy "Everyone reads every project" on iam.projects'
+        " for select to iam_authenticated using (true)",
+    )
+    code, out, _ = policies("matrix", "--format", "json", "--database-url", scratch_copy)
+    assert code == 0
+    row = json.loads(out)["matrix"]["list_projects"]
+    assert set(row.values()) == {"leaks another organization's rows"}
