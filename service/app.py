@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from service import metrics
 from service.database import resolve_database
 from service.errors import install_error_handlers
 from service.logging_setup import configure_logging
@@ -56,7 +57,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        # wait=False: the API starts, and /readyz tells when the database answers.
+        # wait=False: the API starts, and /readyz tells when the database
+        # answers. Where no lifespan runs (serverless), get_state opens it.
         await state.pool.open(wait=False)
         try:
             yield
@@ -71,8 +73,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.rls_iam = state
     install_error_handlers(app)
-    for module in (auth, organizations, members, projects, health):
+    for module in (auth, organizations, members, projects, health, metrics):
         app.include_router(module.router)
+    metrics.register_pool(state.pool)
     app.add_middleware(RequestContextMiddleware)
     return app
 

@@ -18,8 +18,11 @@ from service.tenancy import Tenant, anon_transaction, tenant_transaction
 _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/login.")
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.rls_iam
+    if state.pool.closed:
+        # Serverless runtimes may skip the lifespan: open on first use.
+        await state.pool.open(wait=False)
     return state
 
 

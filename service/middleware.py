@@ -10,6 +10,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service import metrics
 from service.context import identity_var, request_id_var
 from service.errors import Problem, problem_response
 
@@ -121,4 +122,7 @@ class RequestContextMiddleware:
             "user_id": identity.get("user_id"),
             "org_id": identity.get("org_id"),
         }
+        metrics.observe(
+            fields["method"] or "", fields["route"], status, fields["duration_ms"] / 1000
+        )
         access_log.info("request", extra={"fields": fields})
