@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
@@ -104,22 +106,53 @@ class Org:
     project_id: str
 
 
-@pytest.fixture
-def org(client: TestClient) -> Org:
-    """A fresh tenant: an ORG_ADMIN, an ORG_USER, a READ_ONLY member and one project."""
-    admin = register(client, "admin")
+def make_org(client: TestClient, label: str = "admin", project_name: str = "Apollo") -> Org:
+    """A tenant: an ORG_ADMIN, an ORG_USER, a READ_ONLY member and one project."""
+    admin = register(client, label)
     user = add_member(client, admin, "ORG_USER")
     read_only = add_member(client, admin, "READ_ONLY")
-    response = client.post("/projects", json={"name": "Apollo"}, headers=admin.headers)
+    response = client.post("/projects", json={"name": project_name}, headers=admin.headers)
     assert response.status_code == 201, response.text
     return Org(admin, user, read_only, response.json()["id"])
+
+
+@pytest.fixture
+def org(client: TestClient) -> Org:
+    return make_org(client, "admin", "Apollo")
 
 
 @pytest.fixture
 def other_org(client: TestClient) -> Org:
-    admin = register(client, "other-admin")
-    user = add_member(client, admin, "ORG_USER")
-    read_only = add_member(client, admin, "READ_ONLY")
-    response = client.post("/projects", json={"name": "Zeus"}, headers=admin.headers)
-    assert response.status_code == 201, response.text
-    return Org(admin, user, read_only, response.json()["id"])
+    return make_org(client, "other-admin", "Zeus")
+
+
+# ------------------------------------------------------------------ assertions
+
+PROBLEM_FIELDS = {"type", "title", "status", "detail", "request_id"}
+
+
+def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
+    """An RFC 9457 body with exactly the contract's fields, naming this request's id."""
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    expected = PROBLEM_FIELDS | ({"errors"} if status == 422 else set())
+    assert set(body) == expected, body
+    assert body["status"] == status
+    assert isinstance(body["title"], str) and body["title"]
+    assert isinstance(body["detail"], str) and body["detail"]
+    assert body["request_id"] == response.headers["x-request-id"]
+    if status == 401:
+        assert response.headers["www-authenticate"].lower().startswith("bearer")
+    if status == 422:
+        assert body["errors"], body
+        for error in body["errors"]:
+            assert set(error) == {"loc", "msg"}, error
+    return body
+
+
+def owner_sql(database: TestDatabase, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
+    """Run SQL as the migrating (super)user, outside any tenant context, and commit."""
+    with psycopg.connect(database.conninfo, autocommit=True) as connection:
+        cursor = connection.execute(sql, params)
+        return cursor.fetchall() if cursor.description else []
