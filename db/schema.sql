@@ -214,6 +214,70 @@ $$;
 
 
 --
+-- Name: rate_limit_key(text, text); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.rate_limit_key(p_kind text, p_value text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select p_kind || ':' || pg_catalog.encode(
+    pg_catalog.sha256(pg_catalog.convert_to(pg_catalog.lower(pg_catalog.btrim(p_value)), 'UTF8')),
+    'hex')
+$$;
+
+
+--
+-- Name: rate_limit_take(text, integer, integer, boolean); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.rate_limit_take(p_bucket text, p_window_seconds integer, p_limit integer, p_count boolean) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_start timestamptz := pg_catalog.to_timestamp(
+    pg_catalog.floor(extract(epoch from pg_catalog.now()) / p_window_seconds) * p_window_seconds);
+  v_hits integer;
+begin
+  if p_count then
+    insert into iam.rate_limit_buckets as b (bucket, window_start, hits)
+    values (p_bucket, v_start, 1)
+    on conflict (bucket, window_start) do update set hits = b.hits + 1
+    returning b.hits into v_hits;
+    -- Now and then, forget windows that ended long ago.
+    if pg_catalog.random() < 0.01 then
+      delete from iam.rate_limit_buckets
+      where window_start < pg_catalog.now() - interval '1 day';
+    end if;
+  else
+    select b.hits into v_hits from iam.rate_limit_buckets as b
+    where b.bucket = p_bucket and b.window_start = v_start;
+  end if;
+
+  if coalesce(v_hits, 0) > p_limit or (not p_count and coalesce(v_hits, 0) >= p_limit) then
+    return greatest(1, pg_catalog.ceil(extract(epoch from
+      v_start + pg_catalog.make_interval(secs => p_window_seconds) - pg_catalog.now())))::integer;
+  end if;
+  return 0;
+end
+$$;
+
+
+--
+-- Name: record_login_failure(text, integer); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.record_login_failure(p_email text, p_failure_window integer) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select iam.rate_limit_take(iam.rate_limit_key('login-failure', p_email), p_failure_window,
+                             2147483647, true)
+$$;
+
+
+--
 -- Name: register(text, text, text); Type: FUNCTION; Schema: iam; Owner: -
 --
 
@@ -276,6 +340,28 @@ CREATE FUNCTION iam.switch_organization(p_organization_id uuid) RETURNS TABLE(or
   where m.user_id = iam.current_user_id()
     and m.organization_id = p_organization_id
     and u.is_active
+$$;
+
+
+--
+-- Name: throttle_auth(text, text, integer, integer, integer, integer); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.throttle_auth(p_client text, p_email text, p_client_limit integer, p_client_window integer, p_failure_limit integer, p_failure_window integer) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_wait integer;
+begin
+  v_wait := iam.rate_limit_take(iam.rate_limit_key('client', p_client), p_client_window,
+                                p_client_limit, true);
+  if v_wait > 0 or p_email is null then
+    return v_wait;
+  end if;
+  return iam.rate_limit_take(iam.rate_limit_key('login-failure', p_email), p_failure_window,
+                             p_failure_limit, false);
+end
 $$;
 
 
@@ -369,6 +455,19 @@ ALTER TABLE ONLY iam.projects FORCE ROW LEVEL SECURITY;
 
 
 --
+-- Name: rate_limit_buckets; Type: TABLE; Schema: iam; Owner: -
+--
+
+CREATE TABLE iam.rate_limit_buckets (
+    bucket text NOT NULL,
+    window_start timestamp with time zone NOT NULL,
+    hits integer NOT NULL
+);
+
+ALTER TABLE ONLY iam.rate_limit_buckets FORCE ROW LEVEL SECURITY;
+
+
+--
 -- Name: users; Type: TABLE; Schema: iam; Owner: -
 --
 
@@ -428,6 +527,14 @@ ALTER TABLE ONLY iam.projects
 
 
 --
+-- Name: rate_limit_buckets rate_limit_buckets_pkey; Type: CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.rate_limit_buckets
+    ADD CONSTRAINT rate_limit_buckets_pkey PRIMARY KEY (bucket, window_start);
+
+
+--
 -- Name: users users_email_key; Type: CONSTRAINT; Schema: iam; Owner: -
 --
 
@@ -484,6 +591,13 @@ CREATE INDEX projects_org_created_idx ON iam.projects USING btree (organization_
 --
 
 CREATE UNIQUE INDEX projects_org_name_key ON iam.projects USING btree (organization_id, lower(name));
+
+
+--
+-- Name: rate_limit_buckets_window_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX rate_limit_buckets_window_idx ON iam.rate_limit_buckets USING btree (window_start);
 
 
 --
@@ -547,6 +661,169 @@ ALTER TABLE ONLY iam.projects
 
 
 --
+-- Name: projects Admins and users can create projects in their organization; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Admins and users can create projects in their organization" ON iam.projects FOR INSERT TO iam_authenticated WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (created_by_user_id = ( SELECT iam.current_user_id() AS current_user_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = ANY (ARRAY['ORG_ADMIN'::iam.org_role, 'ORG_USER'::iam.org_role]))));
+
+
+--
+-- Name: projects Admins and users can edit their organization's projects; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Admins and users can edit their organization's projects" ON iam.projects FOR UPDATE TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = ANY (ARRAY['ORG_ADMIN'::iam.org_role, 'ORG_USER'::iam.org_role])))) WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = ANY (ARRAY['ORG_ADMIN'::iam.org_role, 'ORG_USER'::iam.org_role]))));
+
+
+--
+-- Name: organization_memberships Admins can add members to their organization; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Admins can add members to their organization" ON iam.organization_memberships FOR INSERT TO iam_authenticated WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
+
+
+--
+-- Name: organization_memberships Admins can change roles in their organization; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Admins can change roles in their organization" ON iam.organization_memberships FOR UPDATE TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role))) WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
+
+
+--
+-- Name: projects Admins can delete their organization's projects; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Admins can delete their organization's projects" ON iam.projects FOR DELETE TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
+
+
+--
+-- Name: organization_memberships Admins can remove members, and members can leave; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Admins can remove members, and members can leave" ON iam.organization_memberships FOR DELETE TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ((( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role) OR ((user_id = ( SELECT iam.current_user_id() AS current_user_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) IS NOT NULL)))));
+
+
+--
+-- Name: rate_limit_buckets Definer functions can add to rate limit buckets; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can add to rate limit buckets" ON iam.rate_limit_buckets FOR UPDATE TO iam_definer USING (true) WITH CHECK (true);
+
+
+--
+-- Name: rate_limit_buckets Definer functions can count in rate limit buckets; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can count in rate limit buckets" ON iam.rate_limit_buckets FOR INSERT TO iam_definer WITH CHECK (true);
+
+
+--
+-- Name: organization_memberships Definer functions can create memberships; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can create memberships" ON iam.organization_memberships FOR INSERT TO iam_definer WITH CHECK (true);
+
+
+--
+-- Name: organizations Definer functions can create organizations; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can create organizations" ON iam.organizations FOR INSERT TO iam_definer WITH CHECK (true);
+
+
+--
+-- Name: users Definer functions can create users; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can create users" ON iam.users FOR INSERT TO iam_definer WITH CHECK (true);
+
+
+--
+-- Name: rate_limit_buckets Definer functions can expire rate limit buckets; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can expire rate limit buckets" ON iam.rate_limit_buckets FOR DELETE TO iam_definer USING (true);
+
+
+--
+-- Name: organization_memberships Definer functions can lock memberships, never change them; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can lock memberships, never change them" ON iam.organization_memberships FOR UPDATE TO iam_definer USING (true) WITH CHECK (false);
+
+
+--
+-- Name: organizations Definer functions can lock organizations, never change them; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can lock organizations, never change them" ON iam.organizations FOR UPDATE TO iam_definer USING (true) WITH CHECK (false);
+
+
+--
+-- Name: organization_memberships Definer functions can read memberships; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can read memberships" ON iam.organization_memberships FOR SELECT TO iam_definer USING (true);
+
+
+--
+-- Name: organizations Definer functions can read organizations; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can read organizations" ON iam.organizations FOR SELECT TO iam_definer USING (true);
+
+
+--
+-- Name: rate_limit_buckets Definer functions can read rate limit buckets; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can read rate limit buckets" ON iam.rate_limit_buckets FOR SELECT TO iam_definer USING (true);
+
+
+--
+-- Name: users Definer functions can read users; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can read users" ON iam.users FOR SELECT TO iam_definer USING (true);
+
+
+--
+-- Name: users Definer functions can update password hashes; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can update password hashes" ON iam.users FOR UPDATE TO iam_definer USING (true) WITH CHECK (true);
+
+
+--
+-- Name: organizations Members can read their active organization; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Members can read their active organization" ON iam.organizations FOR SELECT TO iam_authenticated USING (((id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role() AS member_role) IS NOT NULL)));
+
+
+--
+-- Name: organization_memberships Members can read their organization's memberships; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Members can read their organization's memberships" ON iam.organization_memberships FOR SELECT TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role() AS member_role) IS NOT NULL)));
+
+
+--
+-- Name: projects Members can read their organization's projects; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Members can read their organization's projects" ON iam.projects FOR SELECT TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role() AS member_role) IS NOT NULL)));
+
+
+--
+-- Name: users Members can read themselves and their organization's members; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Members can read themselves and their organization's members" ON iam.users FOR SELECT TO iam_authenticated USING (((id = ( SELECT iam.current_user_id() AS current_user_id)) OR (EXISTS ( SELECT 1
+   FROM iam.organization_memberships m
+  WHERE ((m.user_id = users.id) AND (m.organization_id = ( SELECT iam.current_org_id() AS current_org_id)))))));
+
+
+--
 -- Name: organization_memberships; Type: ROW SECURITY; Schema: iam; Owner: -
 --
 
@@ -563,6 +840,12 @@ ALTER TABLE iam.organizations ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE iam.projects ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: rate_limit_buckets; Type: ROW SECURITY; Schema: iam; Owner: -
+--
+
+ALTER TABLE iam.rate_limit_buckets ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: users; Type: ROW SECURITY; Schema: iam; Owner: -
@@ -584,4 +867,6 @@ ALTER TABLE iam.users ENABLE ROW LEVEL SECURITY;
 INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261126100000'),
     ('20261126100100'),
-    ('20261126100200');
+    ('20261126100200'),
+    ('20261126100300'),
+    ('20261126100400');

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
 import psycopg
 
-from service.tenancy import SET_TENANT_CONTEXT
+from service.tenancy import SET_ANON_CONTEXT, SET_TENANT_CONTEXT
 
 Conn = psycopg.Connection[Any]
 
@@ -20,6 +22,12 @@ def act_as(conn: Conn, user_id: uuid.UUID | str | None, org_id: uuid.UUID | str 
         SET_TENANT_CONTEXT,
         ("" if user_id is None else str(user_id), "" if org_id is None else str(org_id), "5000"),
     )
+
+
+def act_as_anon(conn: Conn) -> None:
+    """Switch this transaction to iam_anon, the role of requests before authentication."""
+    conn.execute("reset role")
+    conn.execute(SET_ANON_CONTEXT, ("5000",))
 
 
 def act_as_owner(conn: Conn) -> None:
@@ -179,3 +187,55 @@ def become(conn: Conn, world: World, actor: str) -> None:
 
 def sqlstate_of(excinfo: Any) -> str | None:
     return getattr(excinfo.value, "sqlstate", None)
+
+
+# ------------------------------------------------------------ committed data
+# Tests about what happens across transactions or connections need data that
+# is really committed, so they cannot use the rolled-back `conn`. Each uses
+# fresh organizations and users, deletes them afterwards, and bounds every
+# wait so that a lock that is never released fails the test instead of
+# hanging it.
+
+BOUNDED = "-c lock_timeout=5000 -c statement_timeout=10000"
+
+
+def connect(conninfo: str, *, autocommit: bool = False) -> Conn:
+    return psycopg.connect(conninfo, autocommit=autocommit, options=BOUNDED)
+
+
+@dataclass
+class Committed:
+    conninfo: str
+    tenants: list[Tenant] = field(default_factory=list)
+    users: list[uuid.UUID] = field(default_factory=list)
+
+    def tenant(self, label: str, projects: int = 2) -> Tenant:
+        with connect(self.conninfo) as setup:
+            tenant = make_tenant(setup, label, projects)
+            setup.commit()
+        self.tenants.append(tenant)
+        return tenant
+
+    def member(self, org_id: uuid.UUID, role: str, label: str = "member") -> uuid.UUID:
+        with connect(self.conninfo) as setup:
+            user_id = make_user(setup, label)
+            add_member(setup, org_id, user_id, role)
+            setup.commit()
+        self.users.append(user_id)
+        return user_id
+
+    def cleanup(self) -> None:
+        orgs = [t.org_id for t in self.tenants]
+        users = [u for t in self.tenants for u in (t.admin, t.user, t.read_only)] + self.users
+        with connect(self.conninfo, autocommit=True) as owner:
+            owner.execute("delete from iam.organizations where id = any(%s)", (orgs,))
+            owner.execute("delete from iam.users where id = any(%s)", (users,))
+
+
+@contextmanager
+def committed(conninfo: str) -> Iterator[Committed]:
+    data = Committed(conninfo)
+    try:
+        yield data
+    finally:
+        data.cleanup()

@@ -1,0 +1,227 @@
+"""What a DBA checks in the catalog: RLS flags, runtime roles, PUBLIC, definer functions.
+
+These are facts about the migrated database, read from pg_catalog, so a
+migration or policy file that loosens any of them fails here even when the
+behaviour tests happen not to exercise the hole.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.db.helpers import Conn
+
+# The tables of CONTRACT §2, and the auth rate-limit counters (reached only
+# through definer functions). A new table must be added here, with its policies.
+TABLES = {"organizations", "users", "organization_memberships", "projects", "rate_limit_buckets"}
+RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer")
+DEFINER = "iam_definer"
+
+# Who may EXECUTE each function of schema iam, besides its owner: exactly what
+# db/migrations/ grants. A function added
+# without an entry here fails test_every_iam_function_is_listed.
+EXECUTE_GRANTEES: dict[str, set[str]] = {
+    "iam.current_user_id()": {"iam_authenticated", "iam_definer"},
+    "iam.current_org_id()": {"iam_authenticated", "iam_definer"},
+    "iam.member_role()": {"iam_authenticated"},
+    "iam.member_role_for_write()": {"iam_authenticated"},
+    "iam.touch_updated_at()": set(),
+    "iam.keep_last_admin()": set(),
+    "iam.register(text,text,text)": {"iam_anon"},
+    "iam.login_lookup(text,uuid)": {"iam_anon"},
+    "iam.set_password_hash(uuid,text,text)": {"iam_anon"},
+    "iam.my_organizations(integer,timestamp with time zone,uuid)": {"iam_authenticated"},
+    "iam.switch_organization(uuid)": {"iam_authenticated"},
+    "iam.create_organization(text)": {"iam_authenticated"},
+    "iam.user_id_for_invite(text)": {"iam_authenticated"},
+    "iam.rate_limit_key(text,text)": {"iam_definer"},
+    "iam.rate_limit_take(text,integer,integer,boolean)": set(),
+    "iam.throttle_auth(text,text,integer,integer,integer,integer)": {"iam_anon"},
+    "iam.record_login_failure(text,integer)": {"iam_anon"},
+}
+SECURITY_DEFINER = {
+    "iam.member_role()",
+    "iam.member_role_for_write()",
+    "iam.keep_last_admin()",
+    "iam.register(text,text,text)",
+    "iam.login_lookup(text,uuid)",
+    "iam.set_password_hash(uuid,text,text)",
+    "iam.my_organizations(integer,timestamp with time zone,uuid)",
+    "iam.switch_organization(uuid)",
+    "iam.create_organization(text)",
+    "iam.user_id_for_invite(text)",
+    "iam.rate_limit_take(text,integer,integer,boolean)",
+    "iam.throttle_auth(text,text,integer,integer,integer,integer)",
+    "iam.record_login_failure(text,integer)",
+}
+
+
+def _iam_tables(conn: Conn) -> dict[str, tuple[bool, bool, int]]:
+    rows = conn.execute(
+        """
+        select c.relname, c.relrowsecurity, c.relforcerowsecurity,
+               (select count(*) from pg_catalog.pg_policy p where p.polrelid = c.oid)
+        from pg_catalog.pg_class c
+        where c.relnamespace = 'iam'::regnamespace and c.relkind in ('r', 'p')
+        """
+    ).fetchall()
+    return {name: (enabled, forced, policies) for name, enabled, forced, policies in rows}
+
+
+def test_iam_schema_holds_exactly_the_contract_tables(conn: Conn) -> None:
+    assert set(_iam_tables(conn)) == TABLES
+
+
+@pytest.mark.parametrize("table", sorted(TABLES))
+def test_table_has_rls_enabled_forced_and_policies(conn: Conn, table: str) -> None:
+    enabled, forced, policies = _iam_tables(conn)[table]
+    assert enabled, f"iam.{table}: row level security is not enabled"
+    assert forced, f"iam.{table}: row level security is not forced"
+    assert policies >= 1, f"iam.{table} has no policy"
+
+
+def test_every_iam_table_has_rls_enabled_forced_and_policies(conn: Conn) -> None:
+    # Also any table added later, beyond the four of the contract.
+    tables = _iam_tables(conn)
+    assert tables
+    assert {
+        name for name, (enabled, forced, _) in tables.items() if not (enabled and forced)
+    } == set()
+    assert {name for name, (_, _, policies) in tables.items() if policies == 0} == set()
+
+
+@pytest.mark.parametrize("role", RUNTIME_ROLES)
+def test_runtime_role_is_unprivileged(conn: Conn, role: str) -> None:
+    row = conn.execute(
+        "select rolsuper, rolbypassrls, rolcanlogin, rolcreaterole, rolcreatedb, rolreplication"
+        " from pg_catalog.pg_roles where rolname = %s",
+        (role,),
+    ).fetchone()
+    assert row == (False, False, False, False, False, False)
+
+
+@pytest.mark.parametrize("role", RUNTIME_ROLES)
+def test_runtime_role_owns_no_iam_table_nor_the_schema(conn: Conn, role: str) -> None:
+    owned = conn.execute(
+        "select c.relname from pg_catalog.pg_class c"
+        " where c.relnamespace = 'iam'::regnamespace and c.relowner = %s::regrole",
+        (role,),
+    ).fetchall()
+    assert owned == []
+    schema_owner = conn.execute(
+        "select nspowner::regrole::text from pg_catalog.pg_namespace where nspname = 'iam'"
+    ).fetchone()
+    assert schema_owner is not None and schema_owner[0] != role
+
+
+@pytest.mark.parametrize("role", RUNTIME_ROLES)
+def test_runtime_role_is_member_of_no_role(conn: Conn, role: str) -> None:
+    # Membership in another role would lend it that role's privileges (or its ownership).
+    rows = conn.execute(
+        "select roleid::regrole::text from pg_catalog.pg_auth_members where member = %s::regrole",
+        (role,),
+    ).fetchall()
+    assert rows == []
+
+
+def test_public_has_no_privilege_on_iam_tables(conn: Conn) -> None:
+    rows = conn.execute(
+        """
+        select c.relname, a.privilege_type
+        from pg_catalog.pg_class c,
+             aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) a
+        where c.relnamespace = 'iam'::regnamespace and a.grantee = 0
+        """
+    ).fetchall()
+    assert rows == []
+
+
+def test_public_has_no_column_privilege_on_iam_tables(conn: Conn) -> None:
+    rows = conn.execute(
+        """
+        select c.relname, att.attname, a.privilege_type
+        from pg_catalog.pg_attribute att
+        join pg_catalog.pg_class c on c.oid = att.attrelid,
+             aclexplode(att.attacl) a
+        where c.relnamespace = 'iam'::regnamespace and a.grantee = 0
+        """
+    ).fetchall()
+    assert rows == []
+
+
+def test_public_has_no_privilege_on_schema_iam(conn: Conn) -> None:
+    rows = conn.execute(
+        """
+        select a.privilege_type
+        from pg_catalog.pg_namespace n,
+             aclexplode(coalesce(n.nspacl, acldefault('n', n.nspowner))) a
+        where n.nspname = 'iam' and a.grantee = 0
+        """
+    ).fetchall()
+    assert rows == []
+
+
+def _execute_grantees(conn: Conn) -> dict[str, tuple[str, set[str]]]:
+    """Each iam function: (owner, roles other than the owner that may EXECUTE it)."""
+    rows = conn.execute(
+        """
+        select p.oid::regprocedure::text, p.proowner::regrole::text,
+               coalesce(array_agg(case when a.grantee = 0 then 'PUBLIC'
+                                       else a.grantee::regrole::text end)
+                        filter (where a.grantee <> p.proowner), '{}')
+        from pg_catalog.pg_proc p
+        left join lateral aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) a
+               on a.privilege_type = 'EXECUTE'
+        where p.pronamespace = 'iam'::regnamespace
+        group by p.oid
+        """
+    ).fetchall()
+    return {signature: (owner, set(grantees)) for signature, owner, grantees in rows}
+
+
+def test_every_iam_function_is_listed(conn: Conn) -> None:
+    assert set(_execute_grantees(conn)) == set(EXECUTE_GRANTEES)
+
+
+def test_public_cannot_execute_any_iam_function(conn: Conn) -> None:
+    grants = _execute_grantees(conn)
+    assert grants
+    assert {sig for sig, (_, grantees) in grants.items() if "PUBLIC" in grantees} == set()
+
+
+@pytest.mark.parametrize("signature", sorted(EXECUTE_GRANTEES))
+def test_execute_is_granted_to_exactly_the_intended_roles(conn: Conn, signature: str) -> None:
+    _, grantees = _execute_grantees(conn)[signature]
+    assert grantees == EXECUTE_GRANTEES[signature]
+
+
+def test_security_definer_functions_are_exactly_the_intended_ones(conn: Conn) -> None:
+    rows = conn.execute(
+        "select p.oid::regprocedure::text from pg_catalog.pg_proc p"
+        " where p.pronamespace = 'iam'::regnamespace and p.prosecdef"
+    ).fetchall()
+    assert {signature for (signature,) in rows} == SECURITY_DEFINER
+
+
+@pytest.mark.parametrize("signature", sorted(SECURITY_DEFINER))
+def test_definer_function_pins_empty_search_path_and_is_owned_by_iam_definer(
+    conn: Conn, signature: str
+) -> None:
+    row = conn.execute(
+        "select p.proowner::regrole::text, p.proconfig from pg_catalog.pg_proc p"
+        " where p.oid = %s::regprocedure",
+        (signature,),
+    ).fetchone()
+    assert row is not None
+    owner, config = row
+    assert owner == DEFINER
+    assert config == ['search_path=""']
+
+
+def test_iam_definer_cannot_create_objects_outside_schema_iam(conn: Conn) -> None:
+    # Its CREATE on iam exists only so that ALTER FUNCTION ... OWNER works.
+    row = conn.execute(
+        "select has_schema_privilege('iam_definer', 'public', 'CREATE'),"
+        " has_database_privilege('iam_definer', current_database(), 'CREATE')"
+    ).fetchone()
+    assert row == (False, False)

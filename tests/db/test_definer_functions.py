@@ -1,0 +1,246 @@
+"""The SECURITY DEFINER functions: who may call them, and what they return.
+
+register, login_lookup and set_password_hash run before authentication, as
+iam_anon only; my_organizations, switch_organization, create_organization
+and user_id_for_invite run with a token, as iam_authenticated only. Each
+returns only the caller's own data.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+import psycopg
+import pytest
+
+from tests.db.helpers import (
+    Conn,
+    World,
+    act_as,
+    act_as_anon,
+    act_as_owner,
+    add_member,
+    ids,
+    make_tenant,
+)
+
+ANON_FUNCTIONS = {
+    "register": "select * from iam.register('someone@example.com', 'hash', 'Some org')",
+    "login_lookup": "select * from iam.login_lookup('someone@example.com')",
+    "set_password_hash": "select iam.set_password_hash(gen_random_uuid(), 'old', 'new')",
+}
+AUTHENTICATED_FUNCTIONS = {
+    "my_organizations": "select * from iam.my_organizations(10)",
+    "switch_organization": "select * from iam.switch_organization(gen_random_uuid())",
+    "create_organization": "select * from iam.create_organization('x')",
+    "user_id_for_invite": "select iam.user_id_for_invite('someone@example.com')",
+    "member_role": "select iam.member_role()",
+    "member_role_for_write": "select iam.member_role_for_write()",
+}
+
+
+@pytest.mark.parametrize("function", sorted(ANON_FUNCTIONS))
+def test_authenticated_role_cannot_execute_pre_authentication_function(
+    conn: Conn, world: World, function: str
+) -> None:
+    act_as(conn, world.a.admin, world.a.org_id)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(ANON_FUNCTIONS[function])
+
+
+@pytest.mark.parametrize("function", sorted(AUTHENTICATED_FUNCTIONS))
+def test_anon_role_cannot_execute_tenant_function(conn: Conn, function: str) -> None:
+    act_as_anon(conn)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(AUTHENTICATED_FUNCTIONS[function])
+
+
+@pytest.mark.parametrize(
+    "table", ["organizations", "users", "organization_memberships", "projects"]
+)
+def test_anon_role_cannot_read_any_table(conn: Conn, table: str) -> None:
+    act_as_anon(conn)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute(f"select 1 from iam.{table}")
+
+
+# ----------------------------------------------------------------- register
+
+
+def test_register_creates_user_organization_and_admin_membership(conn: Conn) -> None:
+    email = f"  New-{uuid.uuid4().hex[:8]}@Example.COM "
+    act_as_anon(conn)
+    row = conn.execute(
+        "select user_id, email, organization_id, organization_name"
+        " from iam.register(%s, 'argon2-hash', '  Acme  ')",
+        (email,),
+    ).fetchone()
+    assert row is not None
+    user_id, stored_email, org_id, org_name = row
+    assert stored_email == email.strip().lower()
+    assert org_name == "Acme"
+    act_as_owner(conn)
+    assert conn.execute(
+        "select role::text from iam.organization_memberships"
+        " where organization_id = %s and user_id = %s",
+        (org_id, user_id),
+    ).fetchone() == ("ORG_ADMIN",)
+    assert conn.execute(
+        "select password_hash from iam.users where id = %s", (user_id,)
+    ).fetchone() == ("argon2-hash",)
+
+
+def test_register_with_a_taken_email_in_another_case_is_a_unique_violation(conn: Conn) -> None:
+    email = f"taken-{uuid.uuid4().hex[:8]}@example.com"
+    act_as_anon(conn)
+    conn.execute("select * from iam.register(%s, 'h', 'First')", (email,))
+    with pytest.raises(psycopg.errors.UniqueViolation), conn.transaction():
+        conn.execute("select * from iam.register(%s, 'h', 'Second')", (email.upper(),))
+    act_as_owner(conn)
+    assert conn.execute(
+        "select count(*) from iam.organizations where name = 'Second'"
+    ).fetchone() == (0,)
+
+
+# -------------------------------------------------------------------- login
+
+
+def _email(conn: Conn, user_id: uuid.UUID) -> str:
+    act_as_owner(conn)
+    row = conn.execute("select email from iam.users where id = %s", (user_id,)).fetchone()
+    assert row is not None
+    return str(row[0])
+
+
+def test_login_lookup_returns_hash_and_first_organization(conn: Conn, world: World) -> None:
+    email = _email(conn, world.a.user)
+    add_member(conn, world.b.org_id, world.a.user, "READ_ONLY")
+    # Everything here shares one transaction's now(): make B the later membership.
+    conn.execute(
+        "update iam.organization_memberships set created_at = now() + interval '1 minute'"
+        " where organization_id = %s and user_id = %s",
+        (world.b.org_id, world.a.user),
+    )
+    act_as_anon(conn)
+    rows = conn.execute(
+        "select user_id, password_hash, is_active, organization_id, role from iam.login_lookup(%s)",
+        (f" {email.upper()} ",),
+    ).fetchall()
+    assert rows == [(world.a.user, "x", True, world.a.org_id, "ORG_USER")]
+
+
+def test_login_lookup_for_another_organization(conn: Conn, world: World) -> None:
+    email = _email(conn, world.a.user)
+    add_member(conn, world.b.org_id, world.a.user, "READ_ONLY")
+    act_as_anon(conn)
+    row = conn.execute(
+        "select organization_id, role from iam.login_lookup(%s, %s)", (email, world.b.org_id)
+    ).fetchone()
+    assert row == (world.b.org_id, "READ_ONLY")
+
+
+def test_login_lookup_for_an_organization_the_user_is_not_in_names_none(
+    conn: Conn, world: World
+) -> None:
+    email = _email(conn, world.a.user)
+    act_as_anon(conn)
+    row = conn.execute(
+        "select organization_id, organization_name, role from iam.login_lookup(%s, %s)",
+        (email, world.b.org_id),
+    ).fetchone()
+    assert row == (None, None, None)
+
+
+def test_login_lookup_of_unknown_email_returns_no_row(conn: Conn) -> None:
+    act_as_anon(conn)
+    assert conn.execute("select * from iam.login_lookup('nobody@example.com')").fetchall() == []
+
+
+def test_set_password_hash_is_a_compare_and_set(conn: Conn, world: World) -> None:
+    act_as_anon(conn)
+    assert conn.execute(
+        "select iam.set_password_hash(%s, 'stale', 'new')", (world.a.user,)
+    ).fetchone() == (False,)
+    assert conn.execute(
+        "select iam.set_password_hash(%s, 'x', 'new')", (world.a.user,)
+    ).fetchone() == (True,)
+    act_as_owner(conn)
+    assert conn.execute(
+        "select password_hash from iam.users where id = %s", (world.a.user,)
+    ).fetchone() == ("new",)
+
+
+# ------------------------------------------------------ the caller's organizations
+
+
+def test_my_organizations_lists_only_the_callers_memberships(conn: Conn, world: World) -> None:
+    c = make_tenant(conn, "c", projects=0)
+    add_member(conn, c.org_id, world.a.read_only, "ORG_ADMIN")
+    act_as(conn, world.a.read_only, world.a.org_id)
+    rows = conn.execute("select id, role from iam.my_organizations(100)").fetchall()
+    assert sorted(map(tuple, rows)) == sorted(
+        [(world.a.org_id, "READ_ONLY"), (c.org_id, "ORG_ADMIN")]
+    )
+
+
+@pytest.mark.parametrize("org_context", ["", "not-a-uuid", "other-org"])
+def test_my_organizations_depends_on_the_user_not_the_active_organization(
+    conn: Conn, world: World, org_context: str
+) -> None:
+    org = world.b.org_id if org_context == "other-org" else org_context
+    act_as(conn, world.a.user, org)
+    assert ids(conn, "select id from iam.my_organizations(100)") == {world.a.org_id}
+
+
+@pytest.mark.parametrize("user_context", ["", "not-a-uuid"])
+def test_my_organizations_without_a_user_is_empty(
+    conn: Conn, world: World, user_context: str
+) -> None:
+    act_as(conn, user_context, world.a.org_id)
+    assert conn.execute("select * from iam.my_organizations(100)").fetchall() == []
+
+
+def test_my_organizations_of_an_inactive_user_is_empty(conn: Conn, world: World) -> None:
+    act_as_owner(conn)
+    conn.execute("update iam.users set is_active = false where id = %s", (world.a.user,))
+    act_as(conn, world.a.user, world.a.org_id)
+    assert conn.execute("select * from iam.my_organizations(100)").fetchall() == []
+
+
+def test_switch_organization_to_a_membership(conn: Conn, world: World) -> None:
+    add_member(conn, world.b.org_id, world.a.user, "READ_ONLY")
+    act_as(conn, world.a.user, world.a.org_id)
+    row = conn.execute(
+        "select organization_id, role from iam.switch_organization(%s)", (world.b.org_id,)
+    ).fetchone()
+    assert row == (world.b.org_id, "READ_ONLY")
+
+
+def test_switch_organization_to_a_foreign_organization_returns_no_row(
+    conn: Conn, world: World
+) -> None:
+    act_as(conn, world.a.admin, world.a.org_id)
+    assert (
+        conn.execute("select * from iam.switch_organization(%s)", (world.b.org_id,)).fetchall()
+        == []
+    )
+
+
+# ------------------------------------------------------------------ invites
+
+
+def test_admin_resolves_an_email_for_an_invite(conn: Conn, world: World) -> None:
+    email = _email(conn, world.outsider)
+    act_as(conn, world.a.admin, world.a.org_id)
+    assert conn.execute("select iam.user_id_for_invite(%s)", (email.upper(),)).fetchone() == (
+        world.outsider,
+    )
+
+
+@pytest.mark.parametrize("member", ["ORG_USER", "READ_ONLY", "NON_MEMBER"])
+def test_only_an_admin_may_resolve_an_email(conn: Conn, world: World, member: str) -> None:
+    email = _email(conn, world.b.admin)
+    user = {"ORG_USER": world.a.user, "READ_ONLY": world.a.read_only, "NON_MEMBER": world.outsider}
+    act_as(conn, user[member], world.a.org_id)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("select iam.user_id_for_invite(%s)", (email,))

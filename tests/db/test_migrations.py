@@ -1,0 +1,171 @@
+"""dbmate migrations and the repeatable policy files, on databases of their own.
+
+Up, all the way down and up again must work on an empty database; applying
+db/policies twice changes nothing, and whatever was added by hand is gone
+after the next apply: the live database equals the files. db/schema.sql is
+what dbmate dumps from a freshly migrated database.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from service.database import conninfo_to_url
+from service.migrate import apply_policies, db_dir, run_dbmate
+from tests.conftest import create_database, drop_database
+
+pytestmark = pytest.mark.slow
+
+STAMP_LINES = ("-- Dumped from database version", "-- Dumped by pg_dump version")
+
+
+def _migration_count() -> int:
+    return len(list((db_dir() / "migrations").glob("*.sql")))
+
+
+@pytest.fixture
+def empty_database(server_conninfo: str) -> Iterator[str]:
+    name = f"rls_iam_migrations_{uuid.uuid4().hex[:10]}"
+    conninfo = create_database(server_conninfo, name)
+    try:
+        yield conninfo
+    finally:
+        drop_database(server_conninfo, name)
+
+
+def _scalar(conninfo: str, query: str) -> Any:
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute(query).fetchone()
+        assert row is not None
+        return row[0]
+
+
+def _applied_versions(conninfo: str) -> list[str]:
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "select version from iam_migrations.schema_migrations order by version"
+        ).fetchall()
+    return [str(version) for (version,) in rows]
+
+
+def _access_rules(conninfo: str) -> dict[str, list[tuple[Any, ...]]]:
+    """Everything db/policies/ decides: policies, table and column grants, RLS flags."""
+    with psycopg.connect(conninfo) as conn:
+        policies = conn.execute(
+            "select tablename, policyname, permissive, roles::text[], cmd, qual, with_check"
+            " from pg_catalog.pg_policies where schemaname = 'iam' order by 1, 2"
+        ).fetchall()
+        table_grants = conn.execute(
+            "select c.relname, a.grantee::regrole::text, a.privilege_type"
+            " from pg_catalog.pg_class c, aclexplode(c.relacl) a"
+            " where c.relnamespace = 'iam'::regnamespace and a.grantee <> c.relowner"
+            " order by 1, 2, 3"
+        ).fetchall()
+        column_grants = conn.execute(
+            "select c.relname, att.attname, a.grantee::regrole::text, a.privilege_type"
+            " from pg_catalog.pg_attribute att join pg_catalog.pg_class c on c.oid = att.attrelid,"
+            " aclexplode(att.attacl) a"
+            " where c.relnamespace = 'iam'::regnamespace order by 1, 2, 3, 4"
+        ).fetchall()
+        flags = conn.execute(
+            "select relname, relrowsecurity, relforcerowsecurity from pg_catalog.pg_class"
+            " where relnamespace = 'iam'::regnamespace and relkind = 'r' order by 1"
+        ).fetchall()
+    return {
+        "policies": policies,
+        "table_grants": table_grants,
+        "column_grants": column_grants,
+        "flags": flags,
+    }
+
+
+def test_migrations_go_up_down_and_up_again_on_an_empty_database(empty_database: str) -> None:
+    url = conninfo_to_url(empty_database)
+    migrations = _migration_count()
+    assert migrations >= 3
+
+    assert run_dbmate(url, "up") == 0
+    apply_policies(empty_database)
+    assert len(_applied_versions(empty_database)) == migrations
+    first = _access_rules(empty_database)
+    assert len(first["policies"]) > 0 and len(first["table_grants"]) > 0
+
+    for _ in range(migrations):
+        assert run_dbmate(url, "rollback") == 0
+    assert _applied_versions(empty_database) == []
+    assert _scalar(empty_database, "select count(*) from pg_namespace where nspname = 'iam'") == 0
+    assert _scalar(empty_database, "select count(*) from pg_policies") == 0
+
+    assert run_dbmate(url, "up") == 0
+    apply_policies(empty_database)
+    assert len(_applied_versions(empty_database)) == migrations
+    assert _access_rules(empty_database) == first
+
+
+@pytest.fixture
+def migrated_database(empty_database: str) -> str:
+    assert run_dbmate(conninfo_to_url(empty_database), "up") == 0
+    apply_policies(empty_database)
+    return empty_database
+
+
+def test_applying_policies_twice_changes_nothing(migrated_database: str) -> None:
+    first = _access_rules(migrated_database)
+    tables = apply_policies(migrated_database)
+    assert sorted(tables) == sorted(path.stem for path in (db_dir() / "policies").glob("*.sql"))
+    assert {"organization_memberships", "organizations", "projects", "users"} <= set(tables)
+    assert _access_rules(migrated_database) == first
+
+
+HAND_MADE_CHANGES = {
+    "extra_policy": "create policy hand_made on iam.projects for select to iam_authenticated"
+    " using (true)",
+    "policy_for_public": "create policy for_everyone on iam.organizations for select using (true)",
+    "dropped_policy": 'drop policy "Admins can delete their organization\'s projects"'
+    " on iam.projects",
+    "extra_table_grant": "grant update on iam.organizations to iam_authenticated",
+    "grant_to_public": "grant select on iam.users to public",
+    "extra_column_grant": "grant update (organization_id) on iam.projects to iam_authenticated",
+    "rls_not_forced": "alter table iam.projects no force row level security",
+    "rls_disabled": "alter table iam.organization_memberships disable row level security",
+}
+
+
+@pytest.mark.parametrize("change", sorted(HAND_MADE_CHANGES))
+def test_apply_policies_undoes_a_change_made_by_hand(migrated_database: str, change: str) -> None:
+    expected = _access_rules(migrated_database)
+    with psycopg.connect(migrated_database, autocommit=True) as conn:
+        conn.execute(HAND_MADE_CHANGES[change])  # type: ignore[arg-type]
+    assert _access_rules(migrated_database) != expected
+    apply_policies(migrated_database)
+    assert _access_rules(migrated_database) == expected
+
+
+# ------------------------------------------------------------------ db/schema.sql
+
+
+def _without_stamps(text: str) -> list[str]:
+    return [line for line in text.splitlines() if not line.startswith(STAMP_LINES)]
+
+
+def test_committed_schema_sql_is_current(database: Any, tmp_path: Path) -> None:
+    if database.server_major() != 18:
+        pytest.skip(
+            "db/schema.sql is dumped from the embedded PostgreSQL 18; the embedded CI pass checks it"
+        )
+    dumped = tmp_path / "schema.sql"
+    assert run_dbmate(database.url, "dump", schema_file=dumped) == 0
+    committed = db_dir() / "schema.sql"
+    assert committed.exists(), "db/schema.sql is missing: run `rls-iam db dump`"
+    fresh = _without_stamps(dumped.read_text())
+    assert any(re.match(r"CREATE POLICY ", line) for line in fresh), "dump has no policies"
+    assert _without_stamps(committed.read_text()) == fresh, (
+        "db/schema.sql is stale: run `rls-iam db migrate && rls-iam db dump` and commit it"
+    )
