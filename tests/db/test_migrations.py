@@ -23,6 +23,9 @@ from tests.conftest import create_database, drop_database
 
 pytestmark = pytest.mark.slow
 
+SCHEMA_SKIP_REASON = (
+    "db/schema.sql is dumped from the embedded PostgreSQL 18; the embedded CI pass checks it"
+)
 STAMP_LINES = ("-- Dumped from database version", "-- Dumped by pg_dump version")
 
 
@@ -142,7 +145,7 @@ HAND_MADE_CHANGES = {
 def test_apply_policies_undoes_a_change_made_by_hand(migrated_database: str, change: str) -> None:
     expected = _access_rules(migrated_database)
     with psycopg.connect(migrated_database, autocommit=True) as conn:
-        conn.execute(HAND_MADE_CHANGES[change])  # type: ignore[arg-type]
+        conn.execute(HAND_MADE_CHANGES[change])
     assert _access_rules(migrated_database) != expected
     apply_policies(migrated_database)
     assert _access_rules(migrated_database) == expected
@@ -157,9 +160,7 @@ def _without_stamps(text: str) -> list[str]:
 
 def test_committed_schema_sql_is_current(database: Any, tmp_path: Path) -> None:
     if database.server_major() != 18:
-        pytest.skip(
-            "db/schema.sql is dumped from the embedded PostgreSQL 18; the embedded CI pass checks it"
-        )
+        pytest.skip(SCHEMA_SKIP_REASON)
     dumped = tmp_path / "schema.sql"
     assert run_dbmate(database.url, "dump", schema_file=dumped) == 0
     committed = db_dir() / "schema.sql"
