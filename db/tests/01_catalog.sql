@@ -1,0 +1,202 @@
+-- pgTAP: the catalog facts isolation rests on. Run with
+--   pg_prove -d "$DATABASE_URL" db/tests/*.sql
+-- against a migrated database (rls-iam db migrate). Everything below runs
+-- in one transaction that is rolled back: the database is left as it was.
+begin;
+create extension if not exists pgtap;
+
+select plan(38);
+
+-- ------------------------------------------------------------- tables
+select has_schema('iam');
+select tables_are(
+  'iam',
+  array['organizations', 'users', 'organization_memberships', 'projects', 'rate_limit_buckets'],
+  'schema iam holds exactly the known tables'
+);
+
+-- RLS enabled and forced: the owner (the migrating role) is subject to the
+-- policies too; only a superuser or BYPASSRLS role is not.
+select results_eq(
+  $$ select relname::text collate "default", relrowsecurity, relforcerowsecurity
+     from pg_catalog.pg_class
+     where relnamespace = 'iam'::regnamespace and relkind in ('r', 'p')
+     order by relname $$,
+  $$ values ('organization_memberships', true, true),
+            ('organizations', true, true),
+            ('projects', true, true),
+            ('rate_limit_buckets', true, true),
+            ('users', true, true) $$,
+  'every table in iam has row level security enabled and forced'
+);
+
+select has_index('iam', 'projects', 'projects_pkey', array['organization_id', 'id'],
+  'projects are keyed by (organization_id, id)');
+select has_index('iam', 'projects', 'projects_org_created_idx',
+  array['organization_id', 'created_at', 'id'],
+  'projects are listed newest first within an organization by an index');
+select has_index('iam', 'organization_memberships', 'organization_memberships_org_user_key',
+  array['organization_id', 'user_id'], 'one membership per user and organization');
+select index_is_unique('iam', 'organization_memberships',
+  'organization_memberships_org_user_key');
+
+-- ----------------------------------------------------------- policies
+select policies_are('iam', 'organizations', array[
+  'Members can read their active organization',
+  'Definer functions can read organizations',
+  'Definer functions can create organizations',
+  'Definer functions can lock organizations, never change them'
+]);
+select policies_are('iam', 'users', array[
+  'Members can read themselves and their organization''s members',
+  'Definer functions can read users',
+  'Definer functions can create users',
+  'Definer functions can update password hashes'
+]);
+select policies_are('iam', 'organization_memberships', array[
+  'Members can read their organization''s memberships',
+  'Admins can add members to their organization',
+  'Admins can change roles in their organization',
+  'Admins can remove members, and members can leave',
+  'Definer functions can read memberships',
+  'Definer functions can create memberships',
+  'Definer functions can lock memberships, never change them'
+]);
+select policies_are('iam', 'projects', array[
+  'Members can read their organization''s projects',
+  'Admins and users can create projects in their organization',
+  'Admins and users can edit their organization''s projects',
+  'Admins can delete their organization''s projects'
+]);
+
+-- Each policy covers one command for one named role.
+select results_eq(
+  $$ select tablename::text collate "default", cmd, roles::text[] collate "default"
+     from pg_catalog.pg_policies
+     where schemaname = 'iam' and tablename <> 'rate_limit_buckets'
+     order by tablename, cmd, roles::text $$,
+  $$ values ('organization_memberships', 'DELETE', array['iam_authenticated']),
+            ('organization_memberships', 'INSERT', array['iam_authenticated']),
+            ('organization_memberships', 'INSERT', array['iam_definer']),
+            ('organization_memberships', 'SELECT', array['iam_authenticated']),
+            ('organization_memberships', 'SELECT', array['iam_definer']),
+            ('organization_memberships', 'UPDATE', array['iam_authenticated']),
+            ('organization_memberships', 'UPDATE', array['iam_definer']),
+            ('organizations', 'INSERT', array['iam_definer']),
+            ('organizations', 'SELECT', array['iam_authenticated']),
+            ('organizations', 'SELECT', array['iam_definer']),
+            ('organizations', 'UPDATE', array['iam_definer']),
+            ('projects', 'DELETE', array['iam_authenticated']),
+            ('projects', 'INSERT', array['iam_authenticated']),
+            ('projects', 'SELECT', array['iam_authenticated']),
+            ('projects', 'UPDATE', array['iam_authenticated']),
+            ('users', 'INSERT', array['iam_definer']),
+            ('users', 'SELECT', array['iam_authenticated']),
+            ('users', 'SELECT', array['iam_definer']),
+            ('users', 'UPDATE', array['iam_definer']) $$,
+  'each policy names its command and its role'
+);
+select is_empty(
+  $$ select p.polname from pg_catalog.pg_policy p
+     join pg_catalog.pg_class c on c.oid = p.polrelid
+     where c.relnamespace = 'iam'::regnamespace and 0 = any(p.polroles) $$,
+  'no policy applies to PUBLIC'
+);
+select is_empty(
+  $$ select p.polname from pg_catalog.pg_policy p
+     join pg_catalog.pg_class c on c.oid = p.polrelid
+     where c.relnamespace = 'iam'::regnamespace and not p.polpermissive $$,
+  'no restrictive policies: every grant of access is a permissive policy in db/policies/'
+);
+
+-- -------------------------------------------------------------- roles
+select results_eq(
+  $$ select rolname::text collate "default", rolsuper, rolbypassrls, rolcanlogin
+     from pg_catalog.pg_roles
+     where rolname in ('iam_anon', 'iam_authenticated', 'iam_definer')
+     order by rolname $$,
+  $$ values ('iam_anon', false, false, false),
+            ('iam_authenticated', false, false, false),
+            ('iam_definer', false, false, false) $$,
+  'runtime roles: no superuser, no BYPASSRLS, no login'
+);
+select is_empty(
+  $$ select c.relname from pg_catalog.pg_class c
+     join pg_catalog.pg_roles r on r.oid = c.relowner
+     where c.relnamespace = 'iam'::regnamespace
+       and r.rolname in ('iam_anon', 'iam_authenticated', 'iam_definer') $$,
+  'runtime roles own no relation in iam (an owner could turn RLS off)'
+);
+
+-- ------------------------------------------------------- table grants
+select is_empty(
+  $$ select c.relname from pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+     where c.relnamespace = 'iam'::regnamespace and a.grantee = 0 $$,
+  'PUBLIC holds no privilege on any relation in iam'
+);
+select is_empty(
+  $$ select n.nspname from pg_catalog.pg_namespace n, pg_catalog.aclexplode(n.nspacl) a
+     where n.nspname = 'iam' and a.grantee = 0 $$,
+  'PUBLIC holds no privilege on schema iam'
+);
+select is_empty(
+  $$ select relname from pg_catalog.pg_class
+     where relnamespace = 'iam'::regnamespace and relkind in ('r', 'p')
+       and pg_catalog.has_table_privilege('iam_anon', oid,
+             'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') $$,
+  'iam_anon holds no privilege on any table (it works only through definer functions)'
+);
+select table_privs_are('iam', 'organizations', 'iam_authenticated', array['SELECT']);
+select table_privs_are('iam', 'projects', 'iam_authenticated', array['SELECT', 'DELETE']);
+select table_privs_are('iam', 'organization_memberships', 'iam_authenticated',
+  array['SELECT', 'DELETE']);
+select table_privs_are('iam', 'users', 'iam_authenticated', array[]::text[],
+  'iam_authenticated reads users only through column grants');
+select table_privs_are('iam', 'rate_limit_buckets', 'iam_authenticated', array[]::text[]);
+
+-- Column grants keep the tenant key and the creator out of client hands.
+select column_privs_are('iam', 'projects', 'organization_id', 'iam_authenticated',
+  array['SELECT'], 'clients cannot write projects.organization_id');
+select column_privs_are('iam', 'projects', 'created_by_user_id', 'iam_authenticated',
+  array['SELECT'], 'clients cannot write projects.created_by_user_id');
+select column_privs_are('iam', 'projects', 'name', 'iam_authenticated',
+  array['SELECT', 'INSERT', 'UPDATE']);
+select column_privs_are('iam', 'organization_memberships', 'organization_id',
+  'iam_authenticated', array['SELECT'], 'clients cannot write memberships.organization_id');
+select column_privs_are('iam', 'organization_memberships', 'role', 'iam_authenticated',
+  array['SELECT', 'INSERT', 'UPDATE']);
+select column_privs_are('iam', 'users', 'password_hash', 'iam_authenticated', array[]::text[],
+  'password hashes are never readable by requests');
+
+-- ------------------------------------------------ definer functions
+select is_empty(
+  $$ select p.oid::regprocedure from pg_catalog.pg_proc p
+     where p.pronamespace = 'iam'::regnamespace and p.prosecdef
+       and p.proconfig is distinct from array['search_path=""'] $$,
+  'every SECURITY DEFINER function pins search_path to an empty one'
+);
+select is_empty(
+  $$ select p.oid::regprocedure from pg_catalog.pg_proc p
+     where p.pronamespace = 'iam'::regnamespace and p.prosecdef
+       and p.proowner <> 'iam_definer'::regrole $$,
+  'every SECURITY DEFINER function is owned by iam_definer'
+);
+select is_empty(
+  $$ select p.oid::regprocedure from pg_catalog.pg_proc p,
+       pg_catalog.aclexplode(coalesce(p.proacl, pg_catalog.acldefault('f', p.proowner))) a
+     where p.pronamespace = 'iam'::regnamespace and a.grantee = 0 $$,
+  'PUBLIC may execute no function in iam'
+);
+select function_privs_are('iam', 'register', array['text', 'text', 'text'], 'iam_anon',
+  array['EXECUTE']);
+select function_privs_are('iam', 'register', array['text', 'text', 'text'],
+  'iam_authenticated', array[]::text[]);
+select function_privs_are('iam', 'login_lookup', array['text', 'uuid'], 'iam_authenticated',
+  array[]::text[], 'only iam_anon looks up password hashes');
+select function_privs_are('iam', 'create_organization', array['text'], 'iam_authenticated',
+  array['EXECUTE']);
+select function_privs_are('iam', 'create_organization', array['text'], 'iam_anon',
+  array[]::text[]);
+
+select * from finish();
+rollback;

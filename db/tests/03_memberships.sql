@@ -1,0 +1,249 @@
+-- pgTAP: who may add, change and remove members, actor by actor. Run with
+--   pg_prove -d "$DATABASE_URL" db/tests/*.sql
+-- Seeded by the connecting role (superuser or BYPASSRLS); each actor runs as
+-- iam_authenticated with its identity set, as the API does. Rolled back.
+--
+-- Seed:
+--   organization A  aaaaaaaa-aaaa-4aaa-8aaa-000000000000
+--     ORG_ADMIN     aaaaaaaa-aaaa-4aaa-8aaa-000000000001  (the only admin)
+--     ORG_USER      aaaaaaaa-aaaa-4aaa-8aaa-000000000002
+--     READ_ONLY     aaaaaaaa-aaaa-4aaa-8aaa-000000000003
+--   organization B  bbbbbbbb-bbbb-4bbb-8bbb-000000000000
+--     ORG_ADMIN     bbbbbbbb-bbbb-4bbb-8bbb-000000000001
+--   newcomer        cccccccc-cccc-4ccc-8ccc-000000000001  (member of nothing)
+begin;
+create extension if not exists pgtap;
+do $$
+begin
+  execute pg_catalog.format('grant usage on schema %I to iam_authenticated, iam_anon',
+    (select n.nspname from pg_catalog.pg_extension e
+     join pg_catalog.pg_namespace n on n.oid = e.extnamespace where e.extname = 'pgtap'));
+end
+$$;
+
+select plan(38);
+
+insert into iam.organizations (id, name) values
+  ('aaaaaaaa-aaaa-4aaa-8aaa-000000000000', 'pgTAP A'),
+  ('bbbbbbbb-bbbb-4bbb-8bbb-000000000000', 'pgTAP B');
+insert into iam.users (id, email, password_hash) values
+  ('aaaaaaaa-aaaa-4aaa-8aaa-000000000001', 'admin@a.pgtap.invalid', 'x'),
+  ('aaaaaaaa-aaaa-4aaa-8aaa-000000000002', 'user@a.pgtap.invalid', 'x'),
+  ('aaaaaaaa-aaaa-4aaa-8aaa-000000000003', 'read-only@a.pgtap.invalid', 'x'),
+  ('bbbbbbbb-bbbb-4bbb-8bbb-000000000001', 'admin@b.pgtap.invalid', 'x'),
+  ('cccccccc-cccc-4ccc-8ccc-000000000001', 'newcomer@pgtap.invalid', 'x');
+insert into iam.organization_memberships (organization_id, user_id, role) values
+  ('aaaaaaaa-aaaa-4aaa-8aaa-000000000000', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001', 'ORG_ADMIN'),
+  ('aaaaaaaa-aaaa-4aaa-8aaa-000000000000', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002', 'ORG_USER'),
+  ('aaaaaaaa-aaaa-4aaa-8aaa-000000000000', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000003', 'READ_ONLY'),
+  ('bbbbbbbb-bbbb-4bbb-8bbb-000000000000', 'bbbbbbbb-bbbb-4bbb-8bbb-000000000001', 'ORG_ADMIN');
+
+-- =================================================================== ORG_ADMIN
+set local role iam_authenticated;
+set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001';
+set local iam.org_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000000';
+
+select results_eq(
+  $$ select user_id, role from iam.organization_memberships order by user_id $$,
+  $$ values ('aaaaaaaa-aaaa-4aaa-8aaa-000000000001'::uuid, 'ORG_ADMIN'::iam.org_role),
+            ('aaaaaaaa-aaaa-4aaa-8aaa-000000000002', 'ORG_USER'),
+            ('aaaaaaaa-aaaa-4aaa-8aaa-000000000003', 'READ_ONLY') $$,
+  'ORG_ADMIN lists exactly the active organization''s members');
+select throws_ok(
+  $$ update iam.organization_memberships set role = 'ORG_USER'
+     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001' $$,
+  'IAM01', null, 'the last ORG_ADMIN cannot demote themself');
+select throws_ok(
+  $$ delete from iam.organization_memberships
+     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001' $$,
+  'IAM01', null, 'the last ORG_ADMIN cannot leave');
+select lives_ok(
+  $$ insert into iam.organization_memberships (user_id, role)
+     values ('cccccccc-cccc-4ccc-8ccc-000000000001', 'READ_ONLY') $$,
+  'ORG_ADMIN adds a member');
+select results_eq(
+  $$ select organization_id from iam.organization_memberships
+     where user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001' $$,
+  $$ values ('aaaaaaaa-aaaa-4aaa-8aaa-000000000000'::uuid) $$,
+  'a new member joins the active organization');
+select results_eq(
+  $$ update iam.organization_memberships set role = 'ORG_ADMIN'
+     where user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001' returning role $$,
+  $$ values ('ORG_ADMIN'::iam.org_role) $$,
+  'ORG_ADMIN changes a member''s role');
+select results_eq(
+  $$ delete from iam.organization_memberships
+     where user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001' returning user_id $$,
+  $$ values ('cccccccc-cccc-4ccc-8ccc-000000000001'::uuid) $$,
+  'ORG_ADMIN removes a member');
+select throws_ok(
+  $$ insert into iam.organization_memberships (organization_id, user_id, role)
+     values ('bbbbbbbb-bbbb-4bbb-8bbb-000000000000', 'cccccccc-cccc-4ccc-8ccc-000000000001',
+             'ORG_ADMIN') $$,
+  '42501', null, 'no client chooses the organization of a membership');
+select is_empty(
+  $$ select 1 from iam.organization_memberships
+     where organization_id = 'bbbbbbbb-bbbb-4bbb-8bbb-000000000000' $$,
+  'ORG_ADMIN cannot see another organization''s members');
+select is_empty(
+  $$ update iam.organization_memberships set role = 'READ_ONLY'
+     where user_id = 'bbbbbbbb-bbbb-4bbb-8bbb-000000000001' returning user_id $$,
+  'ORG_ADMIN cannot change roles in another organization');
+select is_empty(
+  $$ delete from iam.organization_memberships
+     where user_id = 'bbbbbbbb-bbbb-4bbb-8bbb-000000000001' returning user_id $$,
+  'ORG_ADMIN cannot remove another organization''s members');
+
+-- ==================================================================== ORG_USER
+reset role;
+set local role iam_authenticated;
+set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002';
+set local iam.org_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000000';
+
+select results_eq(
+  $$ select count(*)::int from iam.organization_memberships $$, array[3],
+  'ORG_USER lists the active organization''s members');
+select throws_ok(
+  $$ insert into iam.organization_memberships (user_id, role)
+     values ('cccccccc-cccc-4ccc-8ccc-000000000001', 'READ_ONLY') $$,
+  '42501', null, 'ORG_USER cannot add a member');
+select is_empty(
+  $$ update iam.organization_memberships set role = 'ORG_USER'
+     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000003' returning user_id $$,
+  'ORG_USER cannot change another member''s role');
+select is_empty(
+  $$ update iam.organization_memberships set role = 'ORG_ADMIN'
+     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002' returning user_id $$,
+  'ORG_USER cannot promote themself');
+select is_empty(
+  $$ delete from iam.organization_memberships
+     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000003' returning user_id $$,
+  'ORG_USER cannot remove another member');
+
+-- =================================================================== READ_ONLY
+reset role;
+set local role iam_authenticated;
+set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000003';
+set local iam.org_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000000';
+
+select results_eq(
+  $$ select count(*)::int from iam.organization_memberships $$, array[3],
+  'READ_ONLY lists the active organization''s members');
+select throws_ok(
+  $$ insert into iam.organization_memberships (user_id, role)
+     values ('cccccccc-cccc-4ccc-8ccc-000000000001', 'READ_ONLY') $$,
+  '42501', null, 'READ_ONLY cannot add a member');
+select is_empty(
+  $$ update iam.organization_memberships set role = 'ORG_ADMIN'
+     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000003' returning user_id $$,
+  'READ_ONLY cannot promote themself');
+select is_empty(
+  $$ delete from iam.organization_memberships
+     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002' returning user_id $$,
+  'READ_ONLY cannot remove another member');
+
+-- ================================================ another organization's member
+reset role;
+set local role iam_authenticated;
+set local iam.user_id = 'bbbbbbbb-bbbb-4bbb-8bbb-000000000001';
+set local iam.org_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000000';
+
+select is_empty($$ select 1 from iam.organization_memberships $$,
+  'a non-member claiming organization A sees none of its members');
+select throws_ok(
+  $$ insert into iam.organization_memberships (user_id, role)
+     values ('bbbbbbbb-bbbb-4bbb-8bbb-000000000001', 'ORG_ADMIN') $$,
+  '42501', null, 'a non-member cannot add themself to organization A');
+select is_empty(
+  $$ update iam.organization_memberships set role = 'READ_ONLY'
+     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001' returning user_id $$,
+  'a non-member cannot change roles in organization A');
+select is_empty(
+  $$ delete from iam.organization_memberships
+     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002' returning user_id $$,
+  'a non-member cannot remove members of organization A');
+
+set local iam.org_id = 'bbbbbbbb-bbbb-4bbb-8bbb-000000000000';
+select results_eq(
+  $$ select user_id from iam.organization_memberships $$,
+  $$ values ('bbbbbbbb-bbbb-4bbb-8bbb-000000000001'::uuid) $$,
+  'B''s admin sees only B''s members');
+select is_empty(
+  $$ delete from iam.organization_memberships
+     where organization_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000000' returning user_id $$,
+  'B''s admin cannot remove A''s members by naming organization A');
+
+-- ======================================================= no or broken context
+reset role;
+set local role iam_authenticated;
+set local iam.user_id = '';
+set local iam.org_id = '';
+
+select is_empty($$ select 1 from iam.organization_memberships $$,
+  'without a context no membership is visible');
+select throws_ok(
+  $$ insert into iam.organization_memberships (user_id, role)
+     values ('cccccccc-cccc-4ccc-8ccc-000000000001', 'ORG_ADMIN') $$,
+  '42501', null, 'without a context no member can be added');
+select is_empty(
+  $$ delete from iam.organization_memberships returning user_id $$,
+  'without a context no member can be removed');
+
+reset role;
+set local role iam_anon;
+select throws_ok($$ select 1 from iam.organization_memberships $$, '42501', null,
+  'before authentication (iam_anon) memberships cannot even be queried');
+
+-- ============================================================ leaving (§3: all)
+reset role;
+set local role iam_authenticated;
+set local iam.org_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000000';
+
+set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000003';
+select results_eq(
+  $$ delete from iam.organization_memberships
+     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000003' returning user_id $$,
+  $$ values ('aaaaaaaa-aaaa-4aaa-8aaa-000000000003'::uuid) $$,
+  'READ_ONLY may leave');
+select is_empty($$ select 1 from iam.organization_memberships $$,
+  'a member who left sees the organization''s members no more');
+
+set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002';
+select results_eq(
+  $$ delete from iam.organization_memberships
+     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002' returning user_id $$,
+  $$ values ('aaaaaaaa-aaaa-4aaa-8aaa-000000000002'::uuid) $$,
+  'ORG_USER may leave');
+
+set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001';
+select lives_ok(
+  $$ insert into iam.organization_memberships (user_id, role)
+     values ('cccccccc-cccc-4ccc-8ccc-000000000001', 'ORG_ADMIN') $$,
+  'ORG_ADMIN appoints a successor');
+select results_eq(
+  $$ delete from iam.organization_memberships
+     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001' returning user_id $$,
+  $$ values ('aaaaaaaa-aaaa-4aaa-8aaa-000000000001'::uuid) $$,
+  'ORG_ADMIN may leave while another ORG_ADMIN remains');
+
+set local iam.user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001';
+select throws_ok(
+  $$ delete from iam.organization_memberships
+     where user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001' $$,
+  'IAM01', null, 'the successor, now the last ORG_ADMIN, cannot leave');
+
+-- ========================================================== as the owner again
+reset role;
+select results_eq(
+  $$ select user_id, role from iam.organization_memberships
+     where organization_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000000' $$,
+  $$ values ('cccccccc-cccc-4ccc-8ccc-000000000001'::uuid, 'ORG_ADMIN'::iam.org_role) $$,
+  'organization A is left with its successor as sole ORG_ADMIN');
+select results_eq(
+  $$ select user_id, role from iam.organization_memberships
+     where organization_id = 'bbbbbbbb-bbbb-4bbb-8bbb-000000000000' $$,
+  $$ values ('bbbbbbbb-bbbb-4bbb-8bbb-000000000001'::uuid, 'ORG_ADMIN'::iam.org_role) $$,
+  'organization B''s membership is untouched');
+
+select * from finish();
+rollback;
