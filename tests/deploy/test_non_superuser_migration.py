@@ -6,9 +6,10 @@ the superuser: the role has no CREATEDB), runs the same two steps as
 API rely on: RLS forced on every table, the same policies as a superuser's
 migration, and register + login through the definer functions, as a
 dedicated API login role that holds nothing but membership in the runtime
-roles. The roles iam_* are cluster-wide: the session's `database` fixture has
-already created them as the superuser, so these tests are the case of a
-server where the roles exist before this role migrates.
+roles. The roles iam_* are cluster-wide: on the session's server the
+`database` fixture has already created them as the superuser (the case of a
+server where another role migrated first); a new Supabase project, where the
+migrating role creates them itself, runs on a private embedded cluster.
 """
 
 from __future__ import annotations
