@@ -3,6 +3,7 @@
 -- against a migrated database (rls-iam db migrate). Everything below runs
 -- in one transaction that is rolled back: the database is left as it was.
 begin;
+set local client_min_messages = warning;
 create extension if not exists pgtap;
 
 select plan(38);

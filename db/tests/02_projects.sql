@@ -16,6 +16,7 @@
 --     ORG_ADMIN     bbbbbbbb-bbbb-4bbb-8bbb-000000000001
 --     project Vostok bbbbbbbb-bbbb-4bbb-8bbb-0000000000f1
 begin;
+set local client_min_messages = warning;
 create extension if not exists pgtap;
 -- pgTAP's functions must be callable by the runtime roles while the tests
 -- act as them (on Supabase pgtap lives in schema extensions).

@@ -12,6 +12,7 @@
 --     ORG_ADMIN     bbbbbbbb-bbbb-4bbb-8bbb-000000000001
 --   newcomer        cccccccc-cccc-4ccc-8ccc-000000000001  (member of nothing)
 begin;
+set local client_min_messages = warning;
 create extension if not exists pgtap;
 do $$
 begin

@@ -14,6 +14,7 @@
 --     ORG_ADMIN     bbbbbbbb-bbbb-4bbb-8bbb-000000000001
 --   newcomer        cccccccc-cccc-4ccc-8ccc-000000000001  (member of nothing)
 begin;
+set local client_min_messages = warning;
 create extension if not exists pgtap;
 do $$
 begin
@@ -34,11 +35,14 @@ insert into iam.users (id, email, password_hash) values
   ('aaaaaaaa-aaaa-4aaa-8aaa-000000000003', 'read-only@a.pgtap.invalid', 'hash-a3'),
   ('bbbbbbbb-bbbb-4bbb-8bbb-000000000001', 'admin@b.pgtap.invalid', 'hash-b1'),
   ('cccccccc-cccc-4ccc-8ccc-000000000001', 'newcomer@pgtap.invalid', 'hash-c1');
-insert into iam.organization_memberships (organization_id, user_id, role) values
-  ('aaaaaaaa-aaaa-4aaa-8aaa-000000000000', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001', 'ORG_ADMIN'),
+-- Joined a day ago, so they come before anything created during the tests.
+insert into iam.organization_memberships (organization_id, user_id, role, created_at)
+select o, u, r::iam.org_role, now() - interval '1 day' from (values
+  ('aaaaaaaa-aaaa-4aaa-8aaa-000000000000'::uuid, 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001'::uuid, 'ORG_ADMIN'),
   ('aaaaaaaa-aaaa-4aaa-8aaa-000000000000', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002', 'ORG_USER'),
   ('aaaaaaaa-aaaa-4aaa-8aaa-000000000000', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000003', 'READ_ONLY'),
-  ('bbbbbbbb-bbbb-4bbb-8bbb-000000000000', 'bbbbbbbb-bbbb-4bbb-8bbb-000000000001', 'ORG_ADMIN');
+  ('bbbbbbbb-bbbb-4bbb-8bbb-000000000000', 'bbbbbbbb-bbbb-4bbb-8bbb-000000000001', 'ORG_ADMIN')
+) as seed (o, u, r);
 
 -- =================================================================== ORG_ADMIN
 set local role iam_authenticated;
