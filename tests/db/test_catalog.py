@@ -225,3 +225,91 @@ def test_iam_definer_cannot_create_objects_outside_schema_iam(conn: Conn) -> Non
         " has_database_privilege('iam_definer', current_database(), 'CREATE')"
     ).fetchone()
     assert row == (False, False)
+
+
+# What each runtime role may do, table by table: exactly what db/policies/
+# grants, so that an extra grant (even one a policy would still refuse)
+# shows up here. Column grants are listed as "PRIVILEGE(column)".
+GRANTS: dict[str, dict[str, set[str]]] = {
+    "organizations": {
+        "iam_authenticated": {"SELECT"},
+        "iam_definer": {"SELECT", "INSERT", "UPDATE(updated_at)"},
+    },
+    "users": {
+        "iam_authenticated": {
+            "SELECT(id)",
+            "SELECT(email)",
+            "SELECT(is_active)",
+            "SELECT(created_at)",
+            "SELECT(updated_at)",
+        },
+        "iam_definer": {"SELECT", "INSERT", "UPDATE(password_hash)"},
+    },
+    "organization_memberships": {
+        "iam_authenticated": {
+            "SELECT",
+            "DELETE",
+            "INSERT(user_id)",
+            "INSERT(role)",
+            "UPDATE(role)",
+        },
+        "iam_definer": {"SELECT", "INSERT", "UPDATE(role)"},
+    },
+    "projects": {
+        "iam_authenticated": {
+            "SELECT",
+            "DELETE",
+            "INSERT(name)",
+            "INSERT(description)",
+            "UPDATE(name)",
+            "UPDATE(description)",
+        },
+    },
+    "rate_limit_buckets": {
+        "iam_definer": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    },
+}
+
+
+def _grants(conn: Conn, table: str) -> dict[str, set[str]]:
+    rows = conn.execute(
+        """
+        select a.grantee::regrole::text, a.privilege_type
+        from pg_catalog.pg_class c, aclexplode(c.relacl) a
+        where c.oid = %(table)s::regclass and a.grantee <> c.relowner
+        union all
+        select a.grantee::regrole::text, a.privilege_type || '(' || att.attname || ')'
+        from pg_catalog.pg_attribute att, aclexplode(att.attacl) a
+        where att.attrelid = %(table)s::regclass
+        """,
+        {"table": f"iam.{table}"},
+    ).fetchall()
+    grants: dict[str, set[str]] = {}
+    for grantee, privilege in rows:
+        grants.setdefault(grantee, set()).add(privilege)
+    return grants
+
+
+@pytest.mark.parametrize("table", sorted(GRANTS))
+def test_runtime_roles_hold_exactly_the_intended_table_grants(conn: Conn, table: str) -> None:
+    assert _grants(conn, table) == GRANTS[table]
+
+
+def test_grants_are_listed_for_every_iam_table(conn: Conn) -> None:
+    assert set(GRANTS) == set(_iam_tables(conn))
+
+
+def test_schema_iam_privileges_of_runtime_roles(conn: Conn) -> None:
+    rows = conn.execute(
+        """
+        select a.grantee::regrole::text, a.privilege_type
+        from pg_catalog.pg_namespace n, aclexplode(n.nspacl) a
+        where n.nspname = 'iam' and a.grantee <> n.nspowner
+        """
+    ).fetchall()
+    assert set(rows) == {
+        ("iam_anon", "USAGE"),
+        ("iam_authenticated", "USAGE"),
+        ("iam_definer", "USAGE"),
+        ("iam_definer", "CREATE"),
+    }

@@ -269,3 +269,42 @@ def test_demotion_waits_for_a_write_already_in_progress(committed_data: Committe
     # The write was made with the role Y held when it ran, then the demotion applied.
     assert outcome == 1
     assert not _project_exists(committed_data.conninfo, project)
+
+
+def test_admins_demoting_each_other_with_interleaved_locks_still_leave_one_admin(
+    committed_data: Committed,
+) -> None:
+    """The worst interleaving: each holds its own membership lock before updating the other's.
+
+    That is a lock cycle, so PostgreSQL aborts one side with deadlock_detected
+    (40P01); the other side's demotion goes through. Either way the
+    organization keeps exactly one admin.
+    """
+    a = committed_data.tenant("deadlock", projects=0)
+    y = committed_data.member(a.org_id, "ORG_ADMIN", "second-admin")
+    c1 = connect(committed_data.conninfo)
+    c2 = connect(committed_data.conninfo)
+    try:
+        with (
+            connect(committed_data.conninfo, autocommit=True) as monitor,
+            ThreadPoolExecutor(2) as pool,
+        ):
+            act_as(c1, a.admin, a.org_id)
+            act_as(c2, y, a.org_id)
+            # What the write policies do first: lock one's own membership FOR SHARE.
+            assert c1.execute("select iam.member_role_for_write()").fetchone() == ("ORG_ADMIN",)
+            assert c2.execute("select iam.member_role_for_write()").fetchone() == ("ORG_ADMIN",)
+            first = pool.submit(_rowcount_or_error, c1, DEMOTE, (y,))
+            _wait_until_blocked(monitor, c1.info.backend_pid)
+            second = pool.submit(_rowcount_or_error, c2, DEMOTE, (a.admin,))
+            outcomes = [first.result(timeout=JOIN_TIMEOUT), second.result(timeout=JOIN_TIMEOUT)]
+        for conn, outcome in zip((c1, c2), outcomes, strict=True):
+            conn.rollback() if isinstance(outcome, psycopg.Error) else conn.commit()
+    finally:
+        c1.close()
+        c2.close()
+
+    errors = [o for o in outcomes if isinstance(o, psycopg.Error)]
+    assert [e.sqlstate for e in errors] == ["40P01"], outcomes
+    assert [o for o in outcomes if not isinstance(o, psycopg.Error)] == [1]
+    assert len(_admins(committed_data.conninfo, a.org_id)) == 1

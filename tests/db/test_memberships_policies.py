@@ -204,6 +204,29 @@ def test_last_admin_cannot_demote_themself(conn: Conn, world: World) -> None:
     assert row is not None and row[3] == "ORG_ADMIN"
 
 
+@pytest.mark.parametrize(
+    "statement",
+    [
+        pytest.param("delete from iam.organization_memberships", id="remove_everyone"),
+        pytest.param(
+            "update iam.organization_memberships set role = 'READ_ONLY'", id="demote_everyone"
+        ),
+    ],
+)
+def test_no_single_statement_removes_every_admin(conn: Conn, world: World, statement: str) -> None:
+    add_member(conn, world.a.org_id, make_user(conn, "second-admin"), "ORG_ADMIN")
+    with pytest.raises(psycopg.Error) as excinfo, conn.transaction():
+        act_as(conn, world.a.admin, world.a.org_id)
+        conn.execute(statement)
+    assert excinfo.value.sqlstate == "IAM01"
+    act_as_owner(conn)
+    assert conn.execute(
+        "select count(*) from iam.organization_memberships"
+        " where organization_id = %s and role = 'ORG_ADMIN'",
+        (world.a.org_id,),
+    ).fetchone() == (2,)
+
+
 def test_admin_can_demote_another_admin_while_one_remains(conn: Conn, world: World) -> None:
     second = make_user(conn, "second-admin")
     add_member(conn, world.a.org_id, second, "ORG_ADMIN")
