@@ -9,7 +9,7 @@ import psycopg
 import pytest
 from psycopg.conninfo import make_conninfo
 
-from service.audit.check import SCRATCH_PREFIX
+from service.audit import check as check_module
 from tests import conftest as root
 from tests.audit.conftest import RunPolicies, run_sql
 
@@ -23,10 +23,10 @@ def changed_lines(diff: str) -> list[str]:
     ]
 
 
-def scratch_databases(conninfo: str) -> list[str]:
+def databases_like(conninfo: str, prefix: str) -> list[str]:
     with psycopg.connect(conninfo) as conn:
         rows = conn.execute(
-            "select datname from pg_database where datname like %s", (SCRATCH_PREFIX + "%",)
+            "select datname from pg_database where datname like %s", (prefix + "%",)
         ).fetchall()
     return [str(r[0]) for r in rows]
 
@@ -40,12 +40,15 @@ def test_freshly_migrated_database_has_no_drift(
 
 
 def test_check_drops_its_scratch_database(
-    database: root.TestDatabase, policies: RunPolicies
+    database: root.TestDatabase, policies: RunPolicies, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    before = scratch_databases(database.conninfo)
+    # A prefix of this test's own, so that checks run by others on the same
+    # server at the same time do not count.
+    prefix = f"rls_iam_policy_check_test_{uuid.uuid4().hex[:6]}_"
+    monkeypatch.setattr(check_module, "SCRATCH_PREFIX", prefix)
     code, out, _ = policies("check", "--database-url", database.conninfo)
     assert code == 0, out
-    assert scratch_databases(database.conninfo) == before
+    assert databases_like(database.conninfo, prefix) == []
 
 
 DRIFTS = {

@@ -74,11 +74,13 @@ def test_text_format_has_a_row_per_action(
 
 
 def _row_counts(conninfo: str) -> list[int]:
+    counts = []
     with psycopg.connect(conninfo) as conn:
-        return [
-            int(conn.execute(f"select count(*) from iam.{table}").fetchone()[0])  # type: ignore[index]
-            for table in ("organizations", "users", "organization_memberships", "projects")
-        ]
+        for table in ("organizations", "users", "organization_memberships", "projects"):
+            row = conn.execute(f"select count(*) from iam.{table}").fetchone()
+            assert row is not None
+            counts.append(int(row[0]))
+    return counts
 
 
 def test_matrix_leaves_the_database_as_it_was(
