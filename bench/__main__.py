@@ -1,0 +1,188 @@
+"""`python -m bench`: seed, measure, report. See docs/performance.md."""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import shlex
+import signal
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from bench import machine
+from bench.database import BenchServer, remove_bench_rows
+from bench.http import ApiServer, new_secret, token_service
+from bench.plan import Plan
+from bench.report import Report, render
+from bench.run import (
+    ApiVsPgbench,
+    Series,
+    Settings,
+    ab_rounds,
+    api_vs_pgbench_round,
+    build_workloads,
+    check_plans,
+    login_flood,
+    wrk,
+)
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument(
+        "--scale", type=float, default=1.0, help="dataset size, 1.0 = full (default)"
+    )
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (10)")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (5)")
+    parser.add_argument("--clients", type=int, default=4, help="pgbench connections (4)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    parser.add_argument("--output", type=Path, default=Path("docs/performance.md"))
+    parser.add_argument("--data-dir", type=Path, default=Path(".rls-iam-bench"))
+    parser.add_argument("--reseed", action="store_true", help="seed again even if cached")
+    args = parser.parse_args(argv)
+    if not 0 < args.scale <= 10 or args.duration < 1 or args.rounds < 1:
+        parser.error("--scale must be in (0, 10], --duration and --rounds at least 1")
+    return args
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _terminate(signum: int, frame: FrameType | None) -> None:
+    # Run the cleanups (servers, embedded PostgreSQL) when CI times us out.
+    raise SystemExit(128 + signum)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    signal.signal(signal.SIGTERM, _terminate)
+    started = time.monotonic()
+    settings = Settings(
+        duration=args.duration,
+        rounds=args.rounds,
+        clients=args.clients,
+        threads=min(2, args.clients),
+        connections=args.connections,
+    )
+    plan, small_plan = Plan.at_scale(args.scale), Plan.at_scale(args.scale / 10)
+    report = Report(
+        command=shlex.join(["python", "-m", "bench", *argv]),
+        date=datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        machine=machine.describe(),
+        database="",
+        dataset=plan.tag(),
+        small_dataset=small_plan.tag(),
+        load_before=machine.load_average(),
+        settings=(
+            f"{settings.duration} s per measurement, {settings.rounds} rounds,"
+            f" pgbench {settings.clients} clients, wrk {settings.connections} connections"
+        ),
+    )
+    server = BenchServer.open(args.data_dir)
+    try:
+        report.database = server.describe()
+        conninfo = server.prepare("rls_iam_bench", plan, reseed=args.reseed, log=log)
+        small = server.prepare("rls_iam_bench_small", small_plan, reseed=args.reseed, log=log)
+
+        log("plans of the hot queries")
+        report.plans = check_plans(conninfo, plan)
+
+        log("pgbench: RLS path against app-filter path")
+        report.ab = ab_rounds(conninfo, plan, settings, log)
+        remove_bench_rows(conninfo)
+
+        secret = new_secret()
+        tokens = token_service(secret)
+        workloads = build_workloads(conninfo, plan, tokens)
+        small_workloads = build_workloads(small, small_plan, tokens)
+        run_dir = args.data_dir / "serve"
+
+        log("HTTP, 1 worker")
+        one = ApiVsPgbench(workers=1)
+        api = ApiServer(conninfo, 1, secret, run_dir)
+        try:
+            for number in range(settings.rounds):
+                api_vs_pgbench_round(one, conninfo, plan, api, workloads, settings)
+                log(f"round {number + 1}: {_ratio(one)}")
+            report.rss_mb[1] = api.worker_rss_mb()
+        finally:
+            api.stop()
+        report.api.append(one)
+
+        log("HTTP, 2 workers")
+        two = ApiVsPgbench(workers=2)
+        report.big_first = Series("big tenant, first page")
+        report.ten_first = Series("10-project tenant, first page")
+        report.deep = Series("big tenant, deep page")
+        report.large_list = Series("typical tenant")
+        report.small_list = Series("typical tenant, 10x smaller dataset")
+        api = ApiServer(conninfo, 2, secret, run_dir)
+        api_small = ApiServer(small, 2, secret, run_dir)
+        try:
+            probe = 2  # one connection per worker: p50 is service time
+            for number in range(settings.rounds):
+                api_vs_pgbench_round(two, conninfo, plan, api, workloads, settings)
+                log(f"round {number + 1}: {_ratio(two)}")
+                report.big_first.runs.append(
+                    wrk(api, workloads.big_first, settings, connections=probe)
+                )
+                report.ten_first.runs.append(
+                    wrk(api, workloads.ten_first, settings, connections=probe)
+                )
+                report.deep.runs.append(wrk(api, workloads.deep, settings, connections=probe))
+                report.large_list.runs.append(
+                    wrk(api, workloads.list_page, settings, connections=probe)
+                )
+                report.small_list.runs.append(
+                    wrk(api_small, small_workloads.list_page, settings, connections=probe)
+                )
+                log(
+                    f"round {number + 1}: p50 big {report.big_first.runs[-1].p50_ms:.2f} ms,"
+                    f" ten {report.ten_first.runs[-1].p50_ms:.2f} ms,"
+                    f" deep {report.deep.runs[-1].p50_ms:.2f} ms,"
+                    f" typical {report.large_list.runs[-1].p50_ms:.2f} ms,"
+                    f" small dataset {report.small_list.runs[-1].p50_ms:.2f} ms"
+                )
+            report.endpoints.append(two.http)
+            for name, requests in (
+                ("GET /projects/{id}", workloads.get_by_id),
+                ("POST /projects", workloads.create),
+                ("GET /auth/me", workloads.me),
+            ):
+                series = Series(
+                    name, [wrk(api, requests, settings, connections=settings.connections)]
+                )
+                log(f"{name}: {series.runs[0].rps:.0f} req/s")
+                report.endpoints.append(series)
+            log("login flood with /healthz polling")
+            report.flood = login_flood(api, workloads, settings)
+            report.endpoints.append(Series("POST /auth/login", [report.flood.login]))
+            report.rss_mb[2] = api.worker_rss_mb()
+        finally:
+            api.stop()
+            api_small.stop()
+        report.api.append(two)
+        remove_bench_rows(conninfo)
+    finally:
+        server.close()
+
+    report.load_after = machine.load_average()
+    text = render(report)
+    print(text)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(text)
+    log(f"wrote {args.output} in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+def _ratio(result: ApiVsPgbench) -> str:
+    return (
+        f"pgbench {result.pgbench[-1]:.0f} tps, GET /projects {result.http.runs[-1].rps:.0f} req/s"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,302 @@
+"""The bench's measurements, in the order they run. Each returns plain figures for the report."""
+
+from __future__ import annotations
+
+import random
+import statistics
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+import psycopg
+
+from bench import plans
+from bench.argon import hashes_per_second
+from bench.http import ApiServer, Request, TokenService, WrkResult, WrkRun
+from bench.pgbench import PgbenchResult, Script, ab_scripts, api_list_script, run_pgbench
+from bench.plan import (
+    BIG_TENANT,
+    PASSWORD,
+    TEN_TENANT,
+    Plan,
+    admin_of,
+    email,
+    member_of,
+    org_id,
+    user_id,
+)
+from service.pagination import encode_cursor
+
+Log = Callable[[str], None]
+TENANT_SAMPLE = 100  # typical tenants whose tokens the HTTP load uses
+DEEP_ROW = 90_000  # where the deep-page cursor points, at full scale
+
+
+@dataclass(frozen=True)
+class Settings:
+    duration: int
+    rounds: int
+    clients: int
+    threads: int
+    connections: int
+
+
+@dataclass
+class ABResult:
+    operation: str
+    rls: list[float] = field(default_factory=list)
+    app: list[float] = field(default_factory=list)
+
+    @property
+    def ratio(self) -> float:
+        return statistics.median(self.rls) / statistics.median(self.app)
+
+
+@dataclass
+class Series:
+    """Repeated wrk runs of one workload; the report shows medians."""
+
+    name: str
+    runs: list[WrkResult] = field(default_factory=list)
+
+    def median(self, attribute: str) -> float:
+        return statistics.median(getattr(run, attribute) for run in self.runs)
+
+    @property
+    def errors(self) -> int:
+        return sum(run.errors for run in self.runs)
+
+
+@dataclass(frozen=True)
+class PlanCheck:
+    query: str
+    custom: str
+    generic: str
+    ok: bool
+
+
+# ------------------------------------------------------------------ plans
+
+
+def check_plans(conninfo: str, plan: Plan) -> list[PlanCheck]:
+    """EXPLAIN of the API's hot queries on the seeded data, for the big tenant."""
+    after_micros, after_id = deep_position(conninfo, plan)
+    project = first_project_of(conninfo, BIG_TENANT)
+    checks = []
+    with psycopg.connect(conninfo) as conn:
+        for query in plans.HOT_QUERIES:
+            params = plans.hot_query_params(query, project, after_micros, after_id)
+            found = {}
+            for generic in (False, True):
+                tree = plans.explain(
+                    conn,
+                    query.sql,
+                    params,
+                    user_id(admin_of(BIG_TENANT)),
+                    org_id(BIG_TENANT),
+                    generic=generic,
+                )
+                found[generic] = plans.project_accesses(tree)
+            ok = all(plans.uses_only(found[g], query.index) for g in (False, True))
+            checks.append(
+                PlanCheck(query.name, plans.describe(found[False]), plans.describe(found[True]), ok)
+            )
+    return checks
+
+
+def deep_position(conninfo: str, plan: Plan) -> tuple[int, uuid.UUID]:
+    """The (created_at, id) of the big tenant's row at DEEP_ROW (or 90% down, when smaller)."""
+    depth = min(DEEP_ROW, int(plan.big_projects * 0.9))
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute(
+            "select (extract(epoch from created_at) * 1000000)::bigint, id from iam.projects"
+            " where organization_id = %s order by created_at desc, id desc offset %s limit 1",
+            (org_id(BIG_TENANT), depth - 1),
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), uuid.UUID(str(row[1]))
+
+
+def first_project_of(conninfo: str, org: int) -> uuid.UUID:
+    with psycopg.connect(conninfo) as conn:
+        row = conn.execute(
+            "select id from iam.projects where organization_id = %s limit 1", (org_id(org),)
+        ).fetchone()
+    assert row is not None
+    return uuid.UUID(str(row[0]))
+
+
+# ----------------------------------------------------------------- pgbench
+
+
+def ab_rounds(conninfo: str, plan: Plan, settings: Settings, log: Log) -> list[ABResult]:
+    """Interleaved rounds; the order of the two paths alternates from round to round."""
+    scripts = ab_scripts(plan)
+    results = {operation: ABResult(operation) for operation in scripts}
+    for number in range(settings.rounds):
+        for operation, (rls, app) in scripts.items():
+            order = [("rls", rls), ("app", app)]
+            if number % 2:
+                order.reverse()
+            for path, script in order:
+                tps = _pgbench(conninfo, script, settings).tps
+                getattr(results[operation], path).append(tps)
+            last = results[operation]
+            log(
+                f"round {number + 1}/{settings.rounds} {operation}: "
+                f"rls {last.rls[-1]:.0f} tps, app {last.app[-1]:.0f} tps"
+            )
+    return list(results.values())
+
+
+def _pgbench(conninfo: str, script: Script, settings: Settings) -> PgbenchResult:
+    return run_pgbench(
+        conninfo,
+        script,
+        duration=settings.duration,
+        clients=settings.clients,
+        threads=settings.threads,
+    )
+
+
+# -------------------------------------------------------------------- HTTP
+
+
+@dataclass
+class Workloads:
+    """The request pools wrk draws from, built from one dataset."""
+
+    list_page: list[Request]
+    get_by_id: list[Request]
+    create: list[Request]
+    me: list[Request]
+    login: list[Request]
+    healthz: list[Request]
+    big_first: list[Request]
+    ten_first: list[Request]
+    deep: list[Request]
+
+
+def sample_tenants(plan: Plan) -> list[int]:
+    typical = range(3, plan.organizations + 1)
+    sampler = random.Random(7)  # noqa: S311 - a sample, not a secret
+    return sorted(sampler.sample(typical, min(TENANT_SAMPLE, len(typical))))
+
+
+def tenant_tokens(tokens: TokenService, plan: Plan, org: int) -> list[str]:
+    """An ORG_ADMIN's and an ORG_USER's token for organization org."""
+    return [
+        tokens.issue(user_id(admin_of(org)), org_id(org), "ORG_ADMIN"),
+        tokens.issue(user_id(member_of(plan, org)), org_id(org), "ORG_USER"),
+    ]
+
+
+def build_workloads(conninfo: str, plan: Plan, tokens: TokenService) -> Workloads:
+    tenants = sample_tenants(plan)
+    by_tenant = {org: tenant_tokens(tokens, plan, org) for org in tenants}
+    with psycopg.connect(conninfo) as conn:
+        rows = conn.execute(
+            "select organization_id, id from ("
+            "  select organization_id, id,"
+            "         row_number() over (partition by organization_id order by id) as n"
+            "  from iam.projects where organization_id = any(%s)) as p where n <= 3",
+            ([org_id(org) for org in tenants],),
+        ).fetchall()
+    org_number = {org_id(org): org for org in tenants}
+    get_by_id = [
+        Request("GET", f"/projects/{project}", token)
+        for organization, project in rows
+        for token in by_tenant[org_number[uuid.UUID(str(organization))]]
+    ]
+    all_tokens = [token for pair in by_tenant.values() for token in pair]
+    after_micros, after_id = deep_position(conninfo, plan)
+    cursor = encode_cursor(after_micros, after_id)
+    big = tenant_tokens(tokens, plan, BIG_TENANT)
+    ten = tenant_tokens(tokens, plan, TEN_TENANT)
+    login_body = '{{"email":"{}","password":"{}"}}'
+    return Workloads(
+        list_page=[Request("GET", "/projects", t) for t in all_tokens],
+        get_by_id=get_by_id,
+        create=[
+            Request("POST", "/projects", t, '{"name":"bench-{unique}","description":"wrk"}')
+            for t in all_tokens
+        ],
+        me=[Request("GET", "/auth/me", t) for t in all_tokens],
+        login=[
+            Request("POST", "/auth/login", None, login_body.format(email(admin_of(o)), PASSWORD))
+            for o in tenants
+        ],
+        healthz=[Request("GET", "/healthz")],
+        big_first=[Request("GET", "/projects", t) for t in big],
+        ten_first=[Request("GET", "/projects", t) for t in ten],
+        deep=[Request("GET", f"/projects?cursor={cursor}", t) for t in big],
+    )
+
+
+def wrk(
+    server: ApiServer, requests: Sequence[Request], settings: Settings, *, connections: int
+) -> WrkResult:
+    result = WrkRun(
+        server.url,
+        requests,
+        duration=settings.duration,
+        connections=connections,
+        threads=min(2, connections),
+    ).run()
+    if result.errors > max(5, result.requests // 100):
+        raise RuntimeError(
+            f"{result.errors} of {result.requests} requests failed against {server.url}"
+            f" ({requests[0].method} {requests[0].path}); see {server.log_path}"
+        )
+    return result
+
+
+@dataclass
+class ApiVsPgbench:
+    workers: int
+    pgbench: list[float] = field(default_factory=list)
+    http: Series = field(default_factory=lambda: Series("GET /projects"))
+
+    @property
+    def ratio(self) -> float:
+        return self.http.median("rps") / statistics.median(self.pgbench)
+
+
+def api_vs_pgbench_round(
+    result: ApiVsPgbench,
+    conninfo: str,
+    plan: Plan,
+    server: ApiServer,
+    workloads: Workloads,
+    settings: Settings,
+) -> None:
+    result.pgbench.append(_pgbench(conninfo, api_list_script(plan), settings).tps)
+    result.http.runs.append(
+        wrk(server, workloads.list_page, settings, connections=settings.connections)
+    )
+
+
+@dataclass
+class LoginFlood:
+    argon2_per_second: float
+    login: WrkResult
+    healthz: WrkResult
+
+    @property
+    def ratio(self) -> float:
+        return self.login.rps / self.argon2_per_second
+
+
+def login_flood(server: ApiServer, workloads: Workloads, settings: Settings) -> LoginFlood:
+    """Logins as fast as the hashing allows, while a health checker polls every 10 ms."""
+    limit = hashes_per_second(settings.duration)
+    health = WrkRun(
+        server.url, workloads.healthz, duration=settings.duration, connections=1, delay_ms=10
+    ).start()
+    flood = WrkRun(
+        server.url, workloads.login, duration=settings.duration, connections=8, threads=1
+    ).start()
+    login, healthz = flood.result(), health.result()
+    if login.errors > max(5, login.requests // 100):
+        raise RuntimeError(f"{login.errors} of {login.requests} logins failed")
+    return LoginFlood(limit, login, healthz)
