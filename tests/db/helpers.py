@@ -185,10 +185,6 @@ def become(conn: Conn, world: World, actor: str) -> None:
     act_as(conn, actor_user(world, actor), org)
 
 
-def sqlstate_of(excinfo: Any) -> str | None:
-    return getattr(excinfo.value, "sqlstate", None)
-
-
 # ------------------------------------------------------------ committed data
 # Tests about what happens across transactions or connections need data that
 # is really committed, so they cannot use the rolled-back `conn`. Each uses
