@@ -41,6 +41,9 @@ def conninfo_to_url(conninfo: str) -> str:
     )
     host = params.pop("host", "")
     port = params.pop("port", "")
+    # dbmate's driver would insist on TLS when the URL does not say; keep
+    # libpq's own default, so DATABASE_URL means the same to both.
+    params.setdefault("sslmode", "prefer")
     dbname = quote(params.pop("dbname", ""), safe="")
     if host.startswith("/"):
         # A Unix socket folder: libpq reads host=, dbmate reads socket=.

@@ -24,7 +24,32 @@ $$;
 
 -- The migrating role switches to the runtime roles per transaction
 -- (SET LOCAL ROLE), and hands ownership of definer functions to iam_definer.
-grant iam_anon, iam_authenticated, iam_definer to current_user;
+-- From PostgreSQL 16 on, granting a role (even to oneself) needs ADMIN
+-- OPTION on it, which the role that created it has. When another role
+-- created them (a second database on the same server), an existing
+-- membership that allows SET ROLE is enough; without one, stop with the
+-- grant a DBA must run.
+do $$
+declare
+  r text;
+begin
+  foreach r in array array['iam_anon', 'iam_authenticated', 'iam_definer'] loop
+    -- On 16+ a creator holds ADMIN OPTION without being able to SET ROLE.
+    if not pg_catalog.pg_has_role(current_user, r,
+         case when pg_catalog.current_setting('server_version_num')::int >= 160000
+              then 'SET' else 'MEMBER' end) then
+      begin
+        execute format('grant %I to %I', r, current_user);
+      exception when insufficient_privilege then
+        -- The remedy goes in the message itself: migration tools print
+        -- the message, not the hint.
+        raise exception 'role % cannot grant itself role %: as a superuser or the role''s creator, run: grant % to % with admin option',
+          current_user, r, r, current_user;
+      end;
+    end if;
+  end loop;
+end
+$$;
 
 -- migrate:down
 
