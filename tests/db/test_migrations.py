@@ -26,6 +26,8 @@ pytestmark = pytest.mark.slow
 SCHEMA_SKIP_REASON = (
     "db/schema.sql is dumped from the embedded PostgreSQL 18; the embedded CI pass checks it"
 )
+# Policies, grants and RLS flags of schema iam, as read from the catalog.
+Rules = dict[str, list[tuple[Any, ...]]]
 STAMP_LINES = ("-- Dumped from database version", "-- Dumped by pg_dump version")
 
 
@@ -58,7 +60,7 @@ def _applied_versions(conninfo: str) -> list[str]:
     return [str(version) for (version,) in rows]
 
 
-def _access_rules(conninfo: str) -> dict[str, list[tuple[Any, ...]]]:
+def _access_rules(conninfo: str) -> Rules:
     """Everything db/policies/ decides: policies, table and column grants, RLS flags."""
     with psycopg.connect(conninfo) as conn:
         policies = conn.execute(
@@ -112,19 +114,33 @@ def test_migrations_go_up_down_and_up_again_on_an_empty_database(empty_database:
     assert _access_rules(empty_database) == first
 
 
-@pytest.fixture
-def migrated_database(empty_database: str) -> str:
-    assert run_dbmate(conninfo_to_url(empty_database), "up") == 0
-    apply_policies(empty_database)
-    return empty_database
+@pytest.fixture(scope="module")
+def migrated_database(
+    server_conninfo: str,
+) -> Iterator[tuple[str, Rules]]:
+    """A database of its own, migrated once, with its access rules as first applied.
+
+    The tests below change it by hand and re-apply the files, which puts it back.
+    """
+    name = f"rls_iam_policies_{uuid.uuid4().hex[:10]}"
+    conninfo = create_database(server_conninfo, name)
+    try:
+        assert run_dbmate(conninfo_to_url(conninfo), "up") == 0
+        apply_policies(conninfo)
+        yield conninfo, _access_rules(conninfo)
+    finally:
+        drop_database(server_conninfo, name)
 
 
-def test_applying_policies_twice_changes_nothing(migrated_database: str) -> None:
-    first = _access_rules(migrated_database)
-    tables = apply_policies(migrated_database)
+def test_applying_policies_twice_changes_nothing(
+    migrated_database: tuple[str, Rules],
+) -> None:
+    conninfo, first = migrated_database
+    assert _access_rules(conninfo) == first
+    tables = apply_policies(conninfo)
     assert sorted(tables) == sorted(path.stem for path in (db_dir() / "policies").glob("*.sql"))
     assert {"organization_memberships", "organizations", "projects", "users"} <= set(tables)
-    assert _access_rules(migrated_database) == first
+    assert _access_rules(conninfo) == first
 
 
 HAND_MADE_CHANGES = {
@@ -142,13 +158,15 @@ HAND_MADE_CHANGES = {
 
 
 @pytest.mark.parametrize("change", sorted(HAND_MADE_CHANGES))
-def test_apply_policies_undoes_a_change_made_by_hand(migrated_database: str, change: str) -> None:
-    expected = _access_rules(migrated_database)
-    with psycopg.connect(migrated_database, autocommit=True) as conn:
+def test_apply_policies_undoes_a_change_made_by_hand(
+    migrated_database: tuple[str, Rules], change: str
+) -> None:
+    conninfo, expected = migrated_database
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(HAND_MADE_CHANGES[change])
-    assert _access_rules(migrated_database) != expected
-    apply_policies(migrated_database)
-    assert _access_rules(migrated_database) == expected
+    assert _access_rules(conninfo) != expected
+    apply_policies(conninfo)
+    assert _access_rules(conninfo) == expected
 
 
 # ------------------------------------------------------------------ db/schema.sql
