@@ -82,8 +82,10 @@ _SQLSTATE: dict[str, tuple[int, str]] = {
     "23514": (422, "A value is out of the allowed range."),
     "23502": (422, "A required value is missing."),
     "57014": (503, "The database took too long to answer."),
-    "40001": (503, "A concurrent change interfered; retry the request."),
-    "40P01": (503, "A concurrent change interfered; retry the request."),
+    # The transaction was rolled back whole: nothing changed, the request
+    # lost a race with another change (two admins demoting each other).
+    "40001": (409, "The request conflicted with a concurrent change; retry it."),
+    "40P01": (409, "The request conflicted with a concurrent change; retry it."),
     "55P03": (503, "A concurrent change interfered; retry the request."),
 }
 _SQLSTATE_CLASS: dict[str, tuple[int, str]] = {
