@@ -7,7 +7,9 @@ organization: "own" lives in it, "foreign" lives in the other tenant, "missing"
 exists nowhere. A resource the caller cannot see is 404, never 403; 403 is for a
 visible resource whose action the caller's role does not allow.
 
-Each cell checks the status and body, then checks through the owning admin (or
+The public endpoints (register, login) take the same callers: login as that
+caller's user into each organization, register with that caller's token sent
+along (and ignored). Each cell checks the status and body, then checks through the owning admin (or
 as the database owner) that a refused request changed nothing and an allowed one
 did what it said.
 """
@@ -23,6 +25,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.conftest import (
+    PASSWORD,
     Actor,
     Org,
     add_member,
@@ -30,6 +33,7 @@ from tests.api.conftest import (
     make_org,
     owner_sql,
     register,
+    unique_email,
 )
 from tests.conftest import TestDatabase
 
@@ -556,3 +560,57 @@ def test_member_cannot_promote_themselves(
     )
     check_refusal(response, 403)
     assert membership_role(database, world.a, caller.actor.user_id) == caller.role
+
+
+# ------------------------------------------------------------------ the public endpoints
+# Login is per user, not per token: each caller logs in as themselves into their
+# own organization, the other tenant's, or one that does not exist. Anonymous is
+# an email nobody registered.
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+@pytest.mark.parametrize("role", ROLES)
+def test_login(client: TestClient, world: World, role: str, resource: str) -> None:
+    caller = caller_for(world, role)
+    email = caller.actor.email if caller.actor else f"nobody-{uuid.uuid4().hex[:12]}@example.com"
+    target = {
+        "own": caller.own.admin.org_id,
+        "foreign": caller.foreign.admin.org_id,
+        "missing": str(uuid.uuid4()),
+    }[resource]
+    member = caller.role in READERS and resource == "own"
+
+    response = client.post(
+        "/auth/login", json={"email": email, "password": PASSWORD, "organization_id": target}
+    )
+
+    if not member:
+        check_refusal(response, 401)
+        return
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert set(body) == {"access_token", "token_type", "expires_in", "organization", "role"}
+    assert (body["organization"]["id"], body["role"]) == (target, caller.role)
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_register_ignores_who_is_calling(client: TestClient, world: World, role: str) -> None:
+    caller = caller_for(world, role)
+    email = unique_email("fresh")
+    response = client.post(
+        "/auth/register",
+        json={"email": email, "password": PASSWORD, "organization_name": "Fresh"},
+        headers=caller.headers,
+    )
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["user"]["email"] == email
+    assert body["role"] == "ORG_ADMIN"
+    assert body["organization"]["id"] not in {world.a.admin.org_id, world.b.admin.org_id}
+    # The email is now taken, whoever asks.
+    again = client.post(
+        "/auth/register",
+        json={"email": email, "password": PASSWORD, "organization_name": "Again"},
+        headers=caller.headers,
+    )
+    check_refusal(again, 409)
