@@ -9,9 +9,11 @@ visible resource whose action the caller's role does not allow.
 
 The public endpoints (register, login) take the same callers: login as that
 caller's user into each organization, register with that caller's token sent
-along (and ignored). Each cell checks the status and body, then checks through the owning admin (or
-as the database owner) that a refused request changed nothing and an allowed one
-did what it said.
+along (and ignored).
+
+Each cell checks the status and body, then checks through the owning admin (or
+as the database owner) that a refused request changed nothing and an allowed
+one did what it said.
 """
 
 from __future__ import annotations
