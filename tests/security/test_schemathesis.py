@@ -1,0 +1,156 @@
+"""schemathesis against the live OpenAPI document, with valid tokens of each role (issue 4, item 3).
+
+Each documented operation gets schema-driven requests, valid and invalid
+ones, sent with the token of an ORG_ADMIN, an ORG_USER, a READ_ONLY member or
+none. Path ids are sometimes swapped for ids that exist, so that answers other
+than 404 are checked against their schema too. Every response must be below
+500, carry a documented status and match its documented schema and content
+type. scripts/schemathesis_long.sh runs a longer campaign against a server.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from schemathesis import GenerationMode
+from schemathesis.checks import not_a_server_error
+from schemathesis.python.asgi import shutdown_lifespans
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from service.app import create_app
+from tests.api.conftest import Actor, add_member, register
+from tests.conftest import TestDatabase
+from tests.security.conftest import make_settings
+
+EXAMPLES_PER_OPERATION = 20
+# FastAPI's answer to a body that is not JSON at all; test_unparseable_body_statuses_are_documented
+# (xfail) tracks that it is missing from the OpenAPI document.
+UNPARSEABLE_BODY = "There was an error parsing the body"
+
+
+def documented_status(ctx: Any, response: Any, case: Any) -> bool | None:
+    """status_code_conformance, except the one known undocumented 400 tracked below."""
+    if response.status_code == 400 and UNPARSEABLE_BODY in response.text:
+        return None
+    return status_code_conformance(ctx, response, case)  # type: ignore[no-any-return]
+
+
+CHECKS = [
+    not_a_server_error,
+    documented_status,
+    content_type_conformance,
+    response_schema_conformance,
+]
+
+
+@pytest.fixture(scope="module")
+def schema(database: TestDatabase) -> Iterator[Any]:
+    app = create_app(make_settings(database))
+    yield schemathesis.openapi.from_asgi("/openapi.json", app)
+    shutdown_lifespans()  # closes this app's pool
+
+
+@pytest.fixture(scope="module")
+def tenant(client: TestClient) -> dict[str, Any]:
+    admin = register(client, "st-admin")
+    extra: list[Actor] = [add_member(client, admin, "ORG_USER", "st-target") for _ in range(3)]
+    projects = [
+        client.post("/projects", json={"name": f"st-{i}"}, headers=admin.headers).json()["id"]
+        for i in range(3)
+    ]
+    return {
+        "roles": {
+            "ORG_ADMIN": admin.headers,
+            "ORG_USER": add_member(client, admin, "ORG_USER").headers,
+            "READ_ONLY": add_member(client, admin, "READ_ONLY").headers,
+            "anonymous": {},
+        },
+        # Ids that exist, to swap in for generated path ids now and then.
+        "project_id": projects,
+        "user_id": [member.user_id for member in extra],
+    }
+
+
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(
+    schema: Any, tenant: dict[str, Any]
+) -> None:
+    per_operation: Counter[str] = Counter()
+    statuses: Counter[int] = Counter()
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) >= 17
+
+    for operation in operations:
+        label = f"{operation.method.upper()} {operation.path}"
+        strategy = st.one_of(
+            operation.as_strategy(generation_mode=GenerationMode.POSITIVE),
+            operation.as_strategy(generation_mode=GenerationMode.NEGATIVE),
+        )
+
+        @given(case=strategy, role=st.sampled_from(sorted(tenant["roles"])), data=st.data())
+        @settings(
+            max_examples=EXAMPLES_PER_OPERATION,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
+        def exercise(case: Any, role: str, data: st.DataObject) -> None:
+            for name in case.path_parameters or {}:
+                known = tenant.get(name)
+                if known and data.draw(st.booleans(), label=f"existing {name}"):
+                    case.path_parameters[name] = data.draw(st.sampled_from(known))
+            headers = tenant["roles"][role]
+            response = case.call(headers=headers)
+            per_operation[label] += 1  # noqa: B023 - run before the loop moves on
+            statuses[response.status_code] += 1
+            case.validate_response(response, checks=CHECKS, headers=headers)
+
+        exercise()
+
+    total = sum(per_operation.values())
+    print(
+        f"\n[schemathesis] {len(operations)} operations, {total} cases,"
+        f" statuses {dict(sorted(statuses.items()))}"
+    )
+    for label, count in sorted(per_operation.items()):
+        print(f"  {count:4d}  {label}")
+    assert all(status < 500 for status in statuses)
+    assert total >= len(operations) * 5
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a body that is not JSON (or not UTF-8) gets 400 problem+json, and no operation "
+    "documents 400 in /openapi.json (schemathesis: ST103 undocumented status code)",
+)
+def test_unparseable_body_statuses_are_documented(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    undocumented = []
+    for path, item in spec["paths"].items():
+        for method, operation in item.items():
+            if "requestBody" not in operation:
+                continue
+            concrete = path.replace("{user_id}", str(uuid.uuid4())).replace(
+                "{project_id}", str(uuid.uuid4())
+            )
+            response = client.request(
+                method,
+                concrete,
+                content=b"\xff\xfe not json",
+                headers={"Content-Type": "application/json"},
+            )
+            assert response.status_code < 500
+            if str(response.status_code) not in operation["responses"]:
+                undocumented.append(f"{method.upper()} {path}: {response.status_code}")
+    assert not undocumented, undocumented
