@@ -100,7 +100,11 @@ def database_problem(error: psycopg.Error) -> Problem:
     state = error.sqlstate or ""
     mapped = _SQLSTATE.get(state) or _SQLSTATE_CLASS.get(state[:2])
     if mapped is not None:
-        return Problem(*mapped)
+        status, detail = mapped
+        # Input the database refused: which field is not said, to say nothing
+        # of the schema.
+        errors = [{"loc": ["body"], "msg": detail}] if status == 422 else None
+        return Problem(status, detail, errors=errors)
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return Problem(503, "The database is unavailable.")
     log.error(
@@ -146,6 +150,14 @@ async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_http(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI's "error parsing the body" (a body that is not UTF-8): the
+        # same 422 as any other malformed body.
+        return problem_response(
+            Problem(
+                422, "The request is not valid.", errors=[{"loc": ["body"], "msg": "invalid body"}]
+            )
+        )
     detail = {404: "No such endpoint.", 405: "Method not allowed on this endpoint."}.get(
         exc.status_code, str(exc.detail)
     )

@@ -32,8 +32,17 @@ def _email(value: str) -> str:
     return value
 
 
+def _not_blank(value: str) -> str:
+    # Checked after stripping: pydantic's min_length looks before the strip.
+    if not value:
+        raise ValueError("must not be blank")
+    return value
+
+
 Text = Annotated[str, AfterValidator(_storable)]
-Name = Annotated[Text, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+Name = Annotated[
+    Text, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_not_blank)
+]
 Description = Annotated[Text, StringConstraints(max_length=2000)]
 Email = Annotated[
     Text,

@@ -310,21 +310,8 @@ def test_two_admins_demoting_each_other_at_once_leave_exactly_one_admin(
 
     statuses = sorted(response.status_code for response in responses)
     assert statuses[0] == 200, statuses
-    # The loser is refused, not failed: a client error with a problem body.
+    # The loser is refused, not failed. By the time its update runs it is no
+    # longer an admin (403); a deadlock between the two is a conflict (409).
     assert statuses[1] in (403, 409), statuses
     assert_problem(next(r for r in responses if r.status_code != 200), statuses[1])
-    assert len(admins) == 1
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="the loser's PATCH waits on the winner's row lock and then finds itself demoted, so "
-    "the UPDATE policy refuses it (403) before the last-admin trigger can answer 409",
-)
-def test_two_admins_demoting_each_other_at_once_refuse_the_loser_with_409(
-    client: TestClient, database: TestDatabase
-) -> None:
-    responses, admins = _demote_each_other(client, database)
-
-    assert sorted(response.status_code for response in responses) == [200, 409]
     assert len(admins) == 1
