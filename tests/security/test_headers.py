@@ -240,3 +240,25 @@ def test_database_outage_responses_are_503_with_the_headers(
             assert response.headers.get("cache-control") == "no-store", path
     assert database_down.get("/healthz").status_code == 200
     print(f"\n[headers] database down: {len(calls)} x 503, all nosniff, /auth/* no-store")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a 405 lists in Allow only the methods of the first route that matched the path "
+    "(OPTIONS /organizations -> Allow: GET, not GET, POST): each method is a separate "
+    "Starlette route (schemathesis ST205)",
+)
+def test_a_405_lists_every_method_of_the_resource_in_allow(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    concrete = {"/members/{user_id}": f"/members/{uuid.uuid4()}"}
+    concrete["/projects/{project_id}"] = f"/projects/{uuid.uuid4()}"
+    wrong = []
+    for path, item in spec["paths"].items():
+        documented = {method.upper() for method in item}
+        response = client.request("OPTIONS", concrete.get(path, path))
+        assert response.status_code == 405
+        assert response.headers.get("x-content-type-options") == "nosniff"
+        allowed = {m.strip() for m in response.headers.get("allow", "").split(",") if m.strip()}
+        if not documented <= allowed:
+            wrong.append(f"{path}: Allow {sorted(allowed)}, documented {sorted(documented)}")
+    assert not wrong, wrong
