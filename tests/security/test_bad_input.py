@@ -116,8 +116,8 @@ def test_a_one_megabyte_chunked_body_is_refused(client: TestClient, org: Org) ->
 
 @pytest.mark.xfail(
     strict=True,
-    reason="a body over the limit sent without Content-Length gets 400 'There was an error "
-    "parsing the body', not 413: FastAPI's body parser swallows the middleware's _BodyTooLarge",
+    reason="a body over the limit sent without Content-Length (chunked) gets 422 'invalid body' "
+    "(earlier 400), not 413: FastAPI's body parser swallows the middleware's _BodyTooLarge",
 )
 @pytest.mark.usefixtures("unchanged")
 def test_a_one_megabyte_chunked_body_gets_413(client: TestClient, org: Org) -> None:

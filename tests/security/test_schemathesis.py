@@ -35,21 +35,9 @@ from tests.conftest import TestDatabase
 from tests.security.conftest import make_settings
 
 EXAMPLES_PER_OPERATION = 20
-# FastAPI's answer to a body that is not JSON at all; test_unparseable_body_statuses_are_documented
-# (xfail) tracks that it is missing from the OpenAPI document.
-UNPARSEABLE_BODY = "There was an error parsing the body"
-
-
-def documented_status(ctx: Any, response: Any, case: Any) -> bool | None:
-    """status_code_conformance, except the one known undocumented 400 tracked below."""
-    if response.status_code == 400 and UNPARSEABLE_BODY in response.text:
-        return None
-    return status_code_conformance(ctx, response, case)  # type: ignore[no-any-return]
-
-
 CHECKS = [
     not_a_server_error,
-    documented_status,
+    status_code_conformance,
     content_type_conformance,
     response_schema_conformance,
 ]
@@ -129,11 +117,6 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
     assert total >= len(operations) * 5
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a body that is not JSON (or not UTF-8) gets 400 problem+json, and no operation "
-    "documents 400 in /openapi.json (schemathesis: ST103 undocumented status code)",
-)
 def test_unparseable_body_statuses_are_documented(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     undocumented = []
