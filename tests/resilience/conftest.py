@@ -79,7 +79,8 @@ def api_server(database: TestDatabase) -> Iterator[ApiServer]:
 @pytest.fixture
 def http(api_server: ApiServer) -> Iterator[httpx.Client]:
     # The load comes from this process and the app runs in others, as in production.
-    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100)
+    # keepalive_expiry below uvicorn's 5 s: no request races a server-side close.
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=2.0)
     with httpx.Client(base_url=api_server.base_url, timeout=30, limits=limits) as client:
         yield client
 
