@@ -128,6 +128,13 @@ def app_client(settings: Settings, *, peer_header: bool = False) -> Iterator[Tes
         yield test_client
 
 
+def wait_for_fresh_window(window_seconds: int, needed_seconds: float = 5.0) -> None:
+    """Sleep past the end of a fixed rate-limit window that would end while a test runs."""
+    remaining = window_seconds - (time.time() % window_seconds)
+    if remaining < needed_seconds:
+        time.sleep(remaining + 0.05)
+
+
 def unique_ip(prefix: str = "10") -> str:
     """An address no other test uses: rate-limit counters persist in the session database."""
     raw = uuid.uuid4().bytes

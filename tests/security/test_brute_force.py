@@ -9,7 +9,6 @@ about to end.
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Iterator
 
@@ -20,17 +19,16 @@ from fastapi.testclient import TestClient
 from service.settings import Settings
 from tests.api.conftest import PASSWORD, unique_email
 from tests.conftest import TestDatabase
-from tests.security.conftest import app_client, make_settings, owner_sql, unique_ip
+from tests.security.conftest import (
+    app_client,
+    make_settings,
+    owner_sql,
+    unique_ip,
+    wait_for_fresh_window,
+)
 
 IP_LIMIT = 5
 EMAIL_LIMIT = 3
-
-
-def wait_for_fresh_window(window_seconds: int, needed_seconds: float = 5.0) -> None:
-    """Sleep past the end of a fixed window that would end while the test runs."""
-    remaining = window_seconds - (time.time() % window_seconds)
-    if remaining < needed_seconds:
-        time.sleep(remaining + 0.05)
 
 
 @pytest.fixture(scope="module")
