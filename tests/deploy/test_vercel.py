@@ -26,6 +26,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING
 
 import httpx
 import psycopg
@@ -35,16 +36,20 @@ from fastapi.testclient import TestClient
 
 from service.settings import AppEnv, ConfigurationError, Pooler, Settings, get_settings
 from service.state import AppState
+from tests import conftest as root_conftest
 from tests.api.conftest import PASSWORD, TEST_SECRET, unique_email
 from tests.conftest import (
     REPO,
-    TestDatabase,
     create_database,
     drop_database,
     migrate,
     with_dbname,
 )
 from tests.resilience.conftest import pooler_url
+
+if TYPE_CHECKING:
+    # For annotations only: pytest would try to collect a Test* class.
+    from tests.conftest import TestDatabase
 
 ENTRYPOINT = REPO / "api" / "index.py"
 # The name Vercel's vc_init.py gives the handler module.
@@ -95,7 +100,7 @@ def entry_database(server_conninfo: str) -> Iterator[TestDatabase]:
     name = f"rls_iam_vercel_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     conninfo = create_database(server_conninfo, name)
     migrate(conninfo)
-    yield TestDatabase(name=name, conninfo=conninfo, server_conninfo=server_conninfo)
+    yield root_conftest.TestDatabase(name=name, conninfo=conninfo, server_conninfo=server_conninfo)
     drop_database(server_conninfo, name)  # with (force)
 
 

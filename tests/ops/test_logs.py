@@ -17,7 +17,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import psycopg
@@ -26,10 +26,13 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from tests.api.conftest import PASSWORD, TEST_SECRET, make_settings, unique_email
-from tests.conftest import TestDatabase
 from tests.ops.conftest import access_lines, parse_log
 from tests.resilience.conftest import server_env
 from tests.resilience.processes import ApiServer
+
+if TYPE_CHECKING:
+    # Imported for annotations only: pytest would try to collect a Test* class.
+    from tests.conftest import TestDatabase
 
 CLIENT_TIMEOUT = 15.0
 WRONG_PASSWORD = "wrong-" + uuid.uuid4().hex

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import pytest
 from fastapi.testclient import TestClient
@@ -16,7 +17,10 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from service.app import create_app
 from tests.api.conftest import make_settings, register
-from tests.conftest import TestDatabase
+
+if TYPE_CHECKING:
+    # Imported for annotations only: pytest would try to collect a Test* class.
+    from tests.conftest import TestDatabase
 
 POOL_MIN = 1
 POOL_MAX = 7  # a size no other app of the session uses: the gauges are this app's pool

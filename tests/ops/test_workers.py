@@ -9,16 +9,20 @@ import signal
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import httpx
 import psutil
 import pytest
 
 from tests.api.conftest import register
-from tests.conftest import TestDatabase
 from tests.ops.conftest import parse_log
 from tests.resilience.conftest import server_env
 from tests.resilience.processes import ApiServer
+
+if TYPE_CHECKING:
+    # Imported for annotations only: pytest would try to collect a Test* class.
+    from tests.conftest import TestDatabase
 
 WORKERS = 2
 CLIENT_TIMEOUT = 15.0
