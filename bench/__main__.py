@@ -15,7 +15,7 @@ from bench import machine
 from bench.database import BenchServer, remove_bench_rows
 from bench.http import ApiServer, new_secret, token_service
 from bench.plan import Plan
-from bench.report import Report, render
+from bench.report import Report, render, with_kept_section
 from bench.run import (
     ApiVsPgbench,
     Series,
@@ -76,6 +76,7 @@ def main(argv: list[str]) -> int:
         dataset=plan.tag(),
         small_dataset=small_plan.tag(),
         load_before=machine.load_average(),
+        connections=settings.connections,
         settings=(
             f"{settings.duration} s per measurement, {settings.rounds} rounds,"
             f" pgbench {settings.clients} clients, wrk {settings.connections} connections"
@@ -173,7 +174,8 @@ def main(argv: list[str]) -> int:
     text = render(report)
     print(text)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
+    previous = args.output.read_text() if args.output.exists() else None
+    args.output.write_text(with_kept_section(text, previous))
     log(f"wrote {args.output} in {time.monotonic() - started:.0f} s")
     return 0
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import psutil
+from psycopg.conninfo import conninfo_to_dict
 
 from service.embedded import free_port
 from service.security.tokens import TokenService
@@ -58,6 +59,7 @@ class ApiServer:
 
     def __init__(self, conninfo: str, workers: int, secret: str, run_dir: Path) -> None:
         self.workers = workers
+        self.dbname = str(conninfo_to_dict(conninfo).get("dbname", ""))
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -139,6 +141,8 @@ class ApiServer:
         ]
 
     def worker_rss_mb(self) -> list[float]:
+        # Requests still in flight when the load generator stopped finish first.
+        time.sleep(2)
         return [round(p.memory_info().rss / 2**20, 1) for p in self.worker_processes()]
 
     def _log_tail(self) -> str:
@@ -165,6 +169,8 @@ class WrkResult:
     p90_ms: float
     p99_ms: float
     errors: int  # non-2xx/3xx answers, socket errors and timeouts
+    worker_cpu_ms: float | None = None  # API workers' CPU time per request
+    postgres_cpu_ms: float | None = None  # PostgreSQL's CPU time per request
 
 
 def wrk_command(url: str, *, duration: int, connections: int, threads: int) -> list[str]:

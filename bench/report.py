@@ -29,6 +29,7 @@ class Report:
     load_before: str
     load_after: str = ""
     settings: str = ""
+    connections: int = 0
     plans: list[PlanCheck] = field(default_factory=list)
     ab: list[ABResult] = field(default_factory=list)
     api: list[ApiVsPgbench] = field(default_factory=list)
@@ -40,6 +41,20 @@ class Report:
     small_list: Series | None = None
     large_list: Series | None = None
     rss_mb: dict[int, list[float]] = field(default_factory=dict)
+
+
+# What follows this line in the output file is written by hand (the analysis
+# of the figures) and kept when the bench regenerates the file.
+KEEP_MARKER = (
+    "<!-- Written by hand below this line; the bench keeps it when it regenerates the file. -->"
+)
+
+
+def with_kept_section(generated: str, previous: str | None) -> str:
+    """The generated report, followed by the hand-written part of the previous file, if any."""
+    if previous is None or KEEP_MARKER not in previous:
+        return generated
+    return generated + "\n" + KEEP_MARKER + previous.split(KEEP_MARKER, 1)[1]
 
 
 def _verdict(ok: bool) -> str:
@@ -149,15 +164,30 @@ def _endpoints(report: Report) -> list[str]:
             f"{s.median('rps'):.0f}",
             _ms(s.median("p50_ms")),
             _ms(s.median("p99_ms")),
+            _cpu(s.median_or_none("worker_cpu_ms")),
+            _cpu(s.median_or_none("postgres_cpu_ms")),
             str(s.errors),
         ]
         for s in report.endpoints
     ]
+    header = ["endpoint", "req/s", "p50", "p99", "API CPU/req", "PostgreSQL CPU/req", "errors"]
     return [
         "## HTTP endpoints (2 workers)",
         "",
-        *_table(["endpoint", "req/s", "p50", "p99", "errors"], rows),
+        f"wrk with {report.connections} connections; CPU per request is the CPU time of the",
+        "API's worker processes and of the database's server processes, divided by requests.",
+        "",
+        *_table(header, rows),
     ]
+
+
+def _sum(*values: float | None) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) if present else None
+
+
+def _cpu(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.2f} ms"
 
 
 def _login(report: Report) -> list[str]:
@@ -171,6 +201,12 @@ def _login(report: Report) -> list[str]:
             f"{flood.login.rps:.1f}",
             f"{flood.ratio:.2f} of the limit",
             _verdict(flood.ratio >= LOGIN_MIN) + f" (>= {LOGIN_MIN:.2f})",
+        ],
+        [
+            "CPU per login (API + PostgreSQL) against CPU per hash",
+            _cpu(_sum(flood.login.worker_cpu_ms, flood.login.postgres_cpu_ms)),
+            f"per hash {flood.argon2_cpu_ms:.1f} ms",
+            "",
         ],
         [
             "GET /healthz p99 during the flood",

@@ -6,12 +6,13 @@ import random
 import statistics
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import psycopg
 
 from bench import plans
-from bench.argon import hashes_per_second
+from bench.argon import hash_rate
+from bench.cpu import CpuMeter, postgres_backends
 from bench.http import ApiServer, Request, TokenService, WrkResult, WrkRun
 from bench.pgbench import PgbenchResult, Script, ab_scripts, api_list_script, run_pgbench
 from bench.plan import (
@@ -61,6 +62,10 @@ class Series:
 
     def median(self, attribute: str) -> float:
         return statistics.median(getattr(run, attribute) for run in self.runs)
+
+    def median_or_none(self, attribute: str) -> float | None:
+        values = [v for v in (getattr(run, attribute) for run in self.runs) if v is not None]
+        return statistics.median(values) if values else None
 
     @property
     def errors(self) -> int:
@@ -236,6 +241,10 @@ def build_workloads(conninfo: str, plan: Plan, tokens: TokenService) -> Workload
 def wrk(
     server: ApiServer, requests: Sequence[Request], settings: Settings, *, connections: int
 ) -> WrkResult:
+    workers = CpuMeter(server.worker_processes)
+    postgres = CpuMeter(lambda: postgres_backends(server.dbname))
+    workers.start()
+    postgres.start()
     result = WrkRun(
         server.url,
         requests,
@@ -243,12 +252,21 @@ def wrk(
         connections=connections,
         threads=min(2, connections),
     ).run()
+    result = replace(
+        result,
+        worker_cpu_ms=_per_request(workers.stop(), result.requests),
+        postgres_cpu_ms=_per_request(postgres.stop(), result.requests),
+    )
     if result.errors > max(5, result.requests // 100):
         raise RuntimeError(
             f"{result.errors} of {result.requests} requests failed against {server.url}"
             f" ({requests[0].method} {requests[0].path}); see {server.log_path}"
         )
     return result
+
+
+def _per_request(seconds: float | None, requests: int) -> float | None:
+    return None if seconds is None or requests == 0 else seconds * 1000 / requests
 
 
 @dataclass
@@ -279,6 +297,7 @@ def api_vs_pgbench_round(
 @dataclass
 class LoginFlood:
     argon2_per_second: float
+    argon2_cpu_ms: float  # CPU time of one verification
     login: WrkResult
     healthz: WrkResult
 
@@ -289,14 +308,23 @@ class LoginFlood:
 
 def login_flood(server: ApiServer, workloads: Workloads, settings: Settings) -> LoginFlood:
     """Logins as fast as the hashing allows, while a health checker polls every 10 ms."""
-    limit = hashes_per_second(settings.duration)
+    limit, cpu_ms = hash_rate(settings.duration)
     health = WrkRun(
         server.url, workloads.healthz, duration=settings.duration, connections=1, delay_ms=10
     ).start()
+    workers = CpuMeter(server.worker_processes)
+    postgres = CpuMeter(lambda: postgres_backends(server.dbname))
+    workers.start()
+    postgres.start()
     flood = WrkRun(
         server.url, workloads.login, duration=settings.duration, connections=8, threads=1
     ).start()
     login, healthz = flood.result(), health.result()
+    login = replace(
+        login,
+        worker_cpu_ms=_per_request(workers.stop(), login.requests),
+        postgres_cpu_ms=_per_request(postgres.stop(), login.requests),
+    )
     if login.errors > max(5, login.requests // 100):
         raise RuntimeError(f"{login.errors} of {login.requests} logins failed")
-    return LoginFlood(limit, login, healthz)
+    return LoginFlood(limit, cpu_ms, login, healthz)
