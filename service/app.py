@@ -43,6 +43,7 @@ def build_state(settings: Settings) -> AppState:
     target = resolve_database(settings)
     return AppState(
         settings=settings,
+        conninfo=target.conninfo,
         pool=create_pool(target.conninfo, settings),
         tokens=tokens,
         passwords=Passwords(),
@@ -59,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         # wait=False: the API starts, and /readyz tells when the database
         # answers. Where no lifespan runs (serverless), get_state opens it.
-        await state.pool.open(wait=False)
+        await state.ready_pool()
         try:
             yield
         finally:

@@ -20,9 +20,7 @@ _bearer = HTTPBearer(auto_error=False, description="An access token from /auth/l
 
 async def get_state(request: Request) -> AppState:
     state: AppState = request.app.state.rls_iam
-    if state.pool.closed:
-        # Serverless runtimes may skip the lifespan: open on first use.
-        await state.pool.open(wait=False)
+    await state.ready_pool()
     return state
 
 

@@ -48,27 +48,37 @@ class RequestContextMiddleware:
         status = 500
         response_started = False
 
+        too_large = Problem(413, "The request body is too large.")
         declared = headers.get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
-            await self._send_problem(
-                send, Problem(413, "The request body is too large."), request_id
-            )
+            await self._send_problem(send, too_large, request_id, no_store=no_store)
             self._log(scope, 413, started, identity)
             return
 
         received = 0
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            # A body without Content-Length (chunked) is counted as it comes.
+            # The 413 goes out at once: the framework's body parser would
+            # turn any exception raised here into a parse error.
+            nonlocal received, refused, status, response_started
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > self.max_body_bytes and not refused:
+                    refused = True
+                    if not response_started:
+                        response_started = True
+                        status = 413
+                        await self._send_problem(send, too_large, request_id, no_store=no_store)
                     raise _BodyTooLarge
             return message
 
         async def send_with_headers(message: Message) -> None:
             nonlocal status, response_started
+            if refused:
+                return  # the 413 has been sent; drop the app's own answer
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
@@ -85,24 +95,27 @@ class RequestContextMiddleware:
             await self.app(scope, limited_receive, send_with_headers)
         except _BodyTooLarge:
             status = 413
-            if not response_started:
-                await self._send_problem(
-                    send, Problem(413, "The request body is too large."), request_id
-                )
         except Exception as exc:
             status = 500
             error_log.error("unhandled error", exc_info=exc)
             if not response_started:
                 await self._send_problem(
-                    send, Problem(500, "The server failed to handle this request."), request_id
+                    send,
+                    Problem(500, "The server failed to handle this request."),
+                    request_id,
+                    no_store=no_store,
                 )
         finally:
             self._log(scope, status, started, identity)
 
-    async def _send_problem(self, send: Send, problem: Problem, request_id: str) -> None:
+    async def _send_problem(
+        self, send: Send, problem: Problem, request_id: str, *, no_store: bool = False
+    ) -> None:
         response = problem_response(problem)
         response.headers["x-request-id"] = request_id
         response.headers["x-content-type-options"] = "nosniff"
+        if no_store:
+            response.headers["cache-control"] = "no-store"
         await send(
             {
                 "type": "http.response.start",

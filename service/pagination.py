@@ -17,7 +17,12 @@ if TYPE_CHECKING:
 
 Limit = Annotated[int, Query(ge=1, le=100, description="Page size (1..100).")]
 Cursor = Annotated[
-    str | None, Query(max_length=200, description="next_cursor of the previous page.")
+    str | None,
+    Query(
+        max_length=200,
+        pattern="^[A-Za-z0-9_-]+$",
+        description="next_cursor of the previous page.",
+    ),
 ]
 
 

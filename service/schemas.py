@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
@@ -12,6 +12,11 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstra
 Role = Literal["ORG_ADMIN", "ORG_USER", "READ_ONLY"]
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def schema_extra(extra: dict[str, Any]) -> Any:
+    """Add keywords to a field's JSON schema without changing its validation."""
+    return Field(json_schema_extra=extra)
 
 
 def _storable(value: str) -> str:
@@ -39,15 +44,21 @@ def _not_blank(value: str) -> str:
     return value
 
 
-Text = Annotated[str, AfterValidator(_storable)]
+# The schema says what the validators enforce: no NUL, and (below) which
+# strings are emails, so that clients and fuzzers know the rules.
+Text = Annotated[str, AfterValidator(_storable), schema_extra({"pattern": "^[^\\u0000]*$"})]
 Name = Annotated[
-    Text, StringConstraints(strip_whitespace=True, max_length=200), AfterValidator(_not_blank)
+    Text,
+    StringConstraints(strip_whitespace=True, max_length=200),
+    AfterValidator(_not_blank),
+    schema_extra({"pattern": "^[^\\u0000]*[^\\s\\u0000][^\\u0000]*$"}),
 ]
 Description = Annotated[Text, StringConstraints(max_length=2000)]
 Email = Annotated[
     Text,
     StringConstraints(strip_whitespace=True, min_length=3, max_length=254),
     AfterValidator(_email),
+    schema_extra({"format": "email", "pattern": "^[^@\\s]+@[^@\\s]+\\.[^@\\s]+$"}),
 ]
 NewPassword = Annotated[Text, StringConstraints(min_length=12, max_length=128)]
 # Login accepts any length up to the same bound, so it never says what the rules are.

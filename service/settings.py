@@ -73,9 +73,14 @@ def _describe(error: ValidationError) -> str:
     return f"configuration error: {name}: {first['msg']}"
 
 
-@lru_cache(maxsize=1)
-def get_settings() -> Settings:
+def load_settings() -> Settings:
+    """Settings from the environment; a bad value stops with one line naming it."""
     try:
         return Settings()
     except ValidationError as error:
         raise ConfigurationError(_describe(error)) from None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return load_settings()

@@ -14,7 +14,7 @@ import os
 from fastapi import FastAPI
 
 from service.app import create_app
-from service.settings import ConfigurationError, Settings
+from service.settings import ConfigurationError, load_settings
 
 SERVERLESS_DEFAULTS = {
     "APP_ENV": "production",
@@ -29,10 +29,7 @@ SERVERLESS_DEFAULTS = {
 def create_serverless_app() -> FastAPI:
     for name, value in SERVERLESS_DEFAULTS.items():
         os.environ.setdefault(name, value)
-    try:
-        settings = Settings()
-    except Exception as error:
-        raise ConfigurationError(f"configuration error: {error}") from None
+    settings = load_settings()
     if settings.database_url is None:
         # A function instance cannot host the embedded PostgreSQL.
         raise ConfigurationError("configuration error: DATABASE_URL: required on serverless")

@@ -56,8 +56,10 @@ class TokenService:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
             raise InvalidToken("malformed") from exc
-        # Only our one algorithm, and no header that points at other keys.
-        if header.get("alg") != ALGORITHM or {"jku", "x5u", "jwk", "x5c"} & header.keys():
+        # Only our one algorithm, and no header that names or points at
+        # other keys: there is one key (plus the previous one), never chosen
+        # by the token.
+        if header.get("alg") != ALGORITHM or {"kid", "jku", "x5u", "jwk", "x5c"} & header.keys():
             raise InvalidToken("header")
         for secret in (self.secret, *self.previous_secrets):
             try:

@@ -223,16 +223,6 @@ def test_entrypoint_serves_directly_with_pooler_settings(
     assert applied_migrations(entry_database.conninfo) == migrations
 
 
-PER_REQUEST_LOOP_LOSES_POOL_WORKERS = (
-    "psycopg-pool runs its workers (the tasks that open connections) in the event loop that "
-    "opened the pool: service/deps.py:get_state opens it lazily inside the first request, so "
-    "where each request gets a new loop (Vercel's ASGI path without VERCEL_IPC_PATH runs "
-    "asyncio.run per request) the workers die with that first loop. Once the pooled "
-    "connection breaks, no new one is ever opened: every later request on that warm instance "
-    "is a 503 after DATABASE_POOL_TIMEOUT_SECONDS"
-)
-
-
 def terminate_app_backends(database: TestDatabase) -> int:
     with psycopg.connect(database.conninfo, autocommit=True) as conn:
         row = conn.execute(
@@ -269,7 +259,6 @@ def test_warm_instance_recovers_from_a_dropped_connection_in_one_loop(
     assert 200 in asyncio.run(run())
 
 
-@pytest.mark.xfail(strict=True, reason=PER_REQUEST_LOOP_LOSES_POOL_WORKERS)
 def test_warm_instance_recovers_from_a_dropped_connection_with_a_loop_per_request(
     entry_database: TestDatabase, function_env: None
 ) -> None:
@@ -371,13 +360,6 @@ def test_cold_start_without_database_url_prints_one_line_and_exits_1(tmp_path: P
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="service/vercel.py wraps pydantic's ValidationError as "
-    "ConfigurationError(f'configuration error: {error}'): four lines, the variable in lower "
-    "case and the rejected input echoed, instead of settings._describe()'s one line naming "
-    "DATABASE_POOL_MAX_SIZE (CONTRACT section 5)",
-)
 def test_cold_start_with_a_bad_value_prints_one_line_naming_the_variable(
     tmp_path: Path,
 ) -> None:

@@ -203,15 +203,6 @@ def test_process_exits_within_a_bounded_time(outcome: Outcome) -> None:
     assert outcome.exited_after < EXIT_BOUND
 
 
-UVICORN_RERAISES_SIGTERM = (
-    "uvicorn's Server.capture_signals re-raises the captured SIGTERM once its graceful "
-    "shutdown is done, with the default handler back in place: `rls-iam serve` dies by the "
-    "signal (status -15, 143 in a shell) instead of returning 0 from service/server.py:serve(), "
-    "whose finally block therefore never runs"
-)
-
-
-@pytest.mark.xfail(strict=True, reason=UVICORN_RERAISES_SIGTERM)
 def test_process_exits_with_status_zero(outcome: Outcome) -> None:
     assert outcome.returncode == 0, f"exit status {outcome.returncode}\n{outcome.server_log}"
 
@@ -246,7 +237,6 @@ def embedded_data_dir() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-@pytest.mark.xfail(strict=True, reason=UVICORN_RERAISES_SIGTERM)
 def test_sigterm_stops_the_embedded_postgres_that_serve_started(embedded_data_dir: Path) -> None:
     # No DATABASE_URL: serve starts, migrates and (on the way out) must stop its own server.
     server = ApiServer(

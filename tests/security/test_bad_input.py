@@ -114,11 +114,6 @@ def test_a_one_megabyte_chunked_body_is_refused(client: TestClient, org: Org) ->
     tally.report("1 MB chunked bodies")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a body over the limit sent without Content-Length (chunked) gets 422 'invalid body' "
-    "(earlier 400), not 413: FastAPI's body parser swallows the middleware's _BodyTooLarge",
-)
 @pytest.mark.usefixtures("unchanged")
 def test_a_one_megabyte_chunked_body_gets_413(client: TestClient, org: Org) -> None:
     tally = Tally()

@@ -180,11 +180,6 @@ def test_every_other_response_is_nosniff(client: TestClient, org: Org) -> None:
     print(f"\n[headers] other: {len(answered)} responses, statuses {statuses}, all nosniff")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="RequestContextMiddleware._send_problem (the 413 for a body over the limit) adds "
-    "X-Content-Type-Options but not Cache-Control: no-store on /auth/* paths",
-)
 def test_a_too_large_auth_request_is_no_store(client: TestClient) -> None:
     big = json.dumps({"email": "x" * 100_000}).encode()
     for path in ("/auth/register", "/auth/login", "/auth/switch-organization"):
@@ -248,12 +243,6 @@ def test_database_outage_responses_are_503_with_the_headers(
     print(f"\n[headers] database down: {len(calls)} x 503, all nosniff, /auth/* no-store")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a 405 lists in Allow only the methods of the first route that matched the path "
-    "(OPTIONS /organizations -> Allow: GET, not GET, POST): each method is a separate "
-    "Starlette route (schemathesis ST205)",
-)
 def test_a_405_lists_every_method_of_the_resource_in_allow(client: TestClient) -> None:
     spec = client.get("/openapi.json").json()
     concrete = {"/members/{user_id}": f"/members/{uuid.uuid4()}"}

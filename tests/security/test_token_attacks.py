@@ -87,11 +87,6 @@ def test_key_pointer_header_gets_401_even_with_the_right_signature(
     assert_rejected(client, token)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="TokenService.verify refuses jku/x5u/jwk/x5c but ignores kid: a correctly signed "
-    "token that carries a kid header is accepted (200), the brief asks for 401",
-)
 def test_kid_header_gets_401_even_with_the_right_signature(client: TestClient, org: Org) -> None:
     token = forge(
         {**HS256, "kid": "../../../../dev/null"},
