@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 Processes = Callable[[], list[psutil.Process]]
 

@@ -28,7 +28,7 @@ from service.security.passwords import Passwords
 def with_dbname(conninfo: str, dbname: str) -> str:
     params = conninfo_to_dict(conninfo)
     params["dbname"] = dbname
-    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+    return make_conninfo("", **{k: v for k, v in params.items() if v is not None})
 
 
 @dataclass

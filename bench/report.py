@@ -324,6 +324,13 @@ the API's parameters (m = 19 MiB, t = 2, p = 1) in one process per core.
 Scale probes use one connection per worker, so p50 is the service time, not
 queueing. Memory is the resident set of each worker process after its load.
 
+**CPU per request.** Next to req/s, the HTTP tables show the CPU time the API's
+worker processes and the database's server processes spent, divided by the
+requests served (read from the kernel's per-process counters; "n/a" when the
+database is not on this machine). Throughput on a shared machine moves with
+whatever else runs; CPU per request moves much less. For logins it is set
+against the CPU time of one argon2 verification.
+
 The machine may be shared with other work while the bench runs: the load
 average before and after is part of the report, and A/B figures come from
 interleaved rounds so that drift hits both paths alike.

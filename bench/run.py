@@ -13,7 +13,7 @@ import psycopg
 from bench import plans
 from bench.argon import hash_rate
 from bench.cpu import CpuMeter, postgres_backends
-from bench.http import ApiServer, Request, TokenService, WrkResult, WrkRun
+from bench.http import ApiServer, Request, WrkResult, WrkRun
 from bench.pgbench import PgbenchResult, Script, ab_scripts, api_list_script, run_pgbench
 from bench.plan import (
     BIG_TENANT,
@@ -27,6 +27,7 @@ from bench.plan import (
     user_id,
 )
 from service.pagination import encode_cursor
+from service.security.tokens import TokenService
 
 Log = Callable[[str], None]
 TENANT_SAMPLE = 100  # typical tenants whose tokens the HTTP load uses
@@ -61,7 +62,7 @@ class Series:
     runs: list[WrkResult] = field(default_factory=list)
 
     def median(self, attribute: str) -> float:
-        return statistics.median(getattr(run, attribute) for run in self.runs)
+        return float(statistics.median(getattr(run, attribute) for run in self.runs))
 
     def median_or_none(self, attribute: str) -> float | None:
         values = [v for v in (getattr(run, attribute) for run in self.runs) if v is not None]
