@@ -391,6 +391,8 @@ def main(argv: list[str] | None = None) -> int:
         workers_end = server.worker_pids()
     finally:
         server.stop()
+        # The embedded server's files; the log stays until the run passes.
+        shutil.rmtree(workdir / "data", ignore_errors=True)
 
     requests = len(tally.latencies)
     errors = sum(tally.errors.values())

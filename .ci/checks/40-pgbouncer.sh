@@ -6,10 +6,17 @@
 # the app goes through the pooler (TEST_API_DATABASE_URL), with
 # DATABASE_POOLER=transaction. PgBouncer runs no reset query between
 # clients, so a context that outlived its transaction would show.
+#
+#   PG15_URL=postgresql://postgres@127.0.0.1:54315/postgres .ci/checks/40-pgbouncer.sh [pytest args]
+#
+# Arguments replace the default selection (tests/api tests/resilience).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${PG15_URL:?PG15_URL must name a running PostgreSQL (superuser, trust)}"
 PGBOUNCER_PORT="${PGBOUNCER_PORT:-64320}"
+if [ "$#" -eq 0 ]; then
+  set -- tests/api tests/resilience
+fi
 
 step() { printf -- '--- %s\n' "$*"; }
 
@@ -109,12 +116,12 @@ while True:
 print("pgbouncer answers")
 PY
 
-step "pytest tests/api tests/resilience through pgbouncer"
+step "pytest $* through pgbouncer"
 code=0
 TEST_DATABASE_URL="$DIRECT_URL" \
 TEST_API_DATABASE_URL="$POOLER_URL" \
 TEST_DATABASE_POOLER=transaction \
-  pytest tests/api tests/resilience -q -p no:cacheprovider || code=$?
+  pytest -q -p no:cacheprovider "$@" || code=$?
 if [ "$code" = 5 ]; then
   echo "pytest collected no tests" >&2
 fi

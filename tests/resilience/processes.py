@@ -189,10 +189,16 @@ class ApiServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
-        self.stop()
+        self._terminate()
         raise RuntimeError(f"rls-iam serve did not answer /healthz:\n{self.log_tail()}")
 
-    def stop(self) -> None:
+    def stop(self, *, keep_log: bool = False) -> None:
+        """Stop the server, then remove its folder unless keep_log."""
+        self._terminate()
+        if not keep_log:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+
+    def _terminate(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
         # The whole process group: uvicorn's workers go with their parent.

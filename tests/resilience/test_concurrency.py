@@ -112,6 +112,7 @@ def test_two_last_admins_demoting_themselves_at_once_leave_exactly_one_admin(
     first, second = two_admin_org(http)
 
     codes = run_concurrently(lambda actor: demote(http, actor, actor), [first, second])
+    print(f"demoting themselves: {sorted(codes)}")
 
     assert sorted(codes) == [200, 409], codes
     assert admin_count(database, first.org_id) == 1
@@ -126,6 +127,7 @@ def test_two_last_admins_demoting_each_other_at_once_leave_exactly_one_admin(
     codes = run_concurrently(
         lambda pair: demote(http, pair[0], pair[1]), [(first, second), (second, first)]
     )
+    print(f"demoting each other: {sorted(codes)}")
 
     # One demotion wins. The other either hits the last-admin rule (409)
     # or, when the winner committed first, runs as the ORG_USER its caller

@@ -75,7 +75,8 @@ def prepared_statement_probe(client: TestClient) -> tuple[int | None, int]:
     """prepare_threshold of the app's one pooled connection, and what its session prepared."""
 
     async def probe() -> tuple[int | None, int]:
-        async with app_state(client).pool.connection() as conn, conn.transaction():
+        pool = await app_state(client).ready_pool()
+        async with pool.connection() as conn, conn.transaction():
             cursor = await conn.execute("select count(*) from pg_prepared_statements")
             row = await cursor.fetchone()
             assert row is not None
@@ -263,7 +264,8 @@ def observe_through_app_pool(client: TestClient) -> tuple[Any, ...]:
     """NO_CONTEXT on a connection of the app's own pool, outside any transaction."""
 
     async def observe() -> tuple[Any, ...]:
-        async with app_state(client).pool.connection() as conn:
+        pool = await app_state(client).ready_pool()
+        async with pool.connection() as conn:
             await conn.set_autocommit(True)
             try:
                 row = await (await conn.execute(NO_CONTEXT)).fetchone()
