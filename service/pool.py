@@ -10,6 +10,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from service.settings import Settings
 
+RECONNECT_TIMEOUT_SECONDS = 3.0
+
 
 def create_pool(
     conninfo: str, settings: Settings, *, open_now: bool = False
@@ -21,6 +23,11 @@ def create_pool(
         max_size=settings.database_pool_max_size,
         timeout=settings.database_pool_timeout_seconds,
         open=open_now,
+        # psycopg-pool retries a lost connection with a doubling backoff for
+        # up to reconnect_timeout. Give up early instead: after an outage the
+        # pool then grows on demand and reconnects at once, rather than
+        # waiting out a backoff that may have reached tens of seconds.
+        reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
         kwargs={
             "prepare_threshold": settings.prepare_threshold,
             "connect_timeout": settings.database_connect_timeout_seconds,

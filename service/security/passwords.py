@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import ctypes
+import ctypes.util
+import os
 import secrets
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
-import anyio.to_thread
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -13,6 +19,39 @@ from argon2.exceptions import InvalidHashError, VerificationError
 TIME_COST = 2
 MEMORY_COST_KIB = 19 * 1024
 PARALLELISM = 1
+
+T = TypeVar("T")
+
+# Hashing is CPU-bound and takes 19 MiB each time: more hashes at once than
+# cores only queue in memory. One small executor per process bounds both.
+_HASHING = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="argon2")
+
+
+def _return_large_buffers_to_the_system() -> None:
+    """Keep glibc from caching argon2's 19 MiB buffers in its heap.
+
+    glibc raises its mmap threshold after a large mmapped block is freed, so
+    later 19 MiB blocks come from the heap and are never given back: a
+    worker's memory then grows with every login burst. A fixed threshold
+    keeps such blocks mmapped, and freed for real.
+    """
+    name = ctypes.util.find_library("c")
+    if name is None:
+        return
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return  # not glibc
+    m_mmap_threshold = -3
+    mallopt(m_mmap_threshold, 128 * 1024)
+
+
+_return_large_buffers_to_the_system()
+
+
+async def _off_loop(function: Callable[..., T], *args: object) -> T:
+    return await asyncio.get_running_loop().run_in_executor(_HASHING, function, *args)
 
 
 @dataclass
@@ -31,12 +70,12 @@ class Passwords:
             self.dummy_hash = self.hasher.hash(secrets.token_urlsafe(16))
 
     async def hash(self, password: str) -> str:
-        return await anyio.to_thread.run_sync(self.hasher.hash, password)
+        return await _off_loop(self.hasher.hash, password)
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
         """True when password matches; an unknown user (None) verifies the dummy and fails."""
         target = stored_hash or self.dummy_hash
-        ok = await anyio.to_thread.run_sync(self._verify, target, password)
+        ok = await _off_loop(self._verify, target, password)
         return ok and stored_hash is not None
 
     def needs_rehash(self, stored_hash: str) -> bool:

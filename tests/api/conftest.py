@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,16 +15,28 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
-from tests.conftest import TestDatabase
+from tests.conftest import TestDatabase, with_dbname
 
 TEST_SECRET = "test-secret-" + "x" * 40
 PASSWORD = "correct horse battery staple"
 
 
+def api_database_url(database: TestDatabase) -> str:
+    """The session database, or the same database through TEST_API_DATABASE_URL.
+
+    That variable names a pooler such as PgBouncer (any database name: the
+    session database's is put in). It routes the app, and only the app,
+    through the pooler; fixtures keep their direct connection.
+    """
+    through = os.environ.get("TEST_API_DATABASE_URL")
+    return with_dbname(through, database.name) if through else database.conninfo
+
+
 def make_settings(database: TestDatabase, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "app_env": "test",
-        "database_url": database.conninfo,
+        "database_url": api_database_url(database),
+        "database_pooler": os.environ.get("TEST_DATABASE_POOLER", "none"),
         "jwt_access_secret": TEST_SECRET,
         "database_pool_min_size": 1,
         "database_pool_max_size": 10,
