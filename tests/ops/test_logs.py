@@ -191,7 +191,7 @@ def session(ops_database: TestDatabase) -> Session:
             calls, secrets = drive(http)
     finally:
         # Stopping first: the shutdown lines are part of what must be JSON.
-        server.stop()
+        server.stop(keep_log=True)
     log_text = server.log_path.read_text(errors="replace")
     shutil.rmtree(server.workdir, ignore_errors=True)
     return Session(calls=calls, log_text=log_text, secrets=secrets)
