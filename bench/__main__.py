@@ -18,13 +18,14 @@ from bench.plan import Plan
 from bench.report import Report, render, with_kept_section
 from bench.run import (
     ApiVsPgbench,
+    LoginFlood,
     Series,
     Settings,
     ab_rounds,
     api_vs_pgbench_round,
     build_workloads,
     check_plans,
-    login_flood,
+    login_flood_round,
     wrk,
 )
 
@@ -158,9 +159,15 @@ def main(argv: list[str]) -> int:
                 )
                 log(f"{name}: {series.runs[0].rps:.0f} req/s")
                 report.endpoints.append(series)
-            log("login flood with /healthz polling")
-            report.flood = login_flood(api, workloads, settings)
-            report.endpoints.append(Series("POST /auth/login", [report.flood.login]))
+            report.flood = LoginFlood()
+            for number in range(settings.rounds):
+                login_flood_round(report.flood, api, workloads, settings)
+                log(
+                    f"round {number + 1}: argon2 {report.flood.argon2_per_second[-1]:.1f}/s,"
+                    f" login {report.flood.login.runs[-1].rps:.1f}/s,"
+                    f" /healthz p99 {report.flood.healthz.runs[-1].p99_ms:.1f} ms"
+                )
+            report.endpoints.append(report.flood.login)
             report.rss_mb[2] = api.worker_rss_mb()
         finally:
             api.stop()

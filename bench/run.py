@@ -297,19 +297,37 @@ def api_vs_pgbench_round(
 
 @dataclass
 class LoginFlood:
-    argon2_per_second: float
-    argon2_cpu_ms: float  # CPU time of one verification
-    login: WrkResult
-    healthz: WrkResult
+    """Interleaved rounds: the argon2 limit, then a login flood with /healthz polling."""
+
+    argon2_per_second: list[float] = field(default_factory=list)
+    argon2_cpu_ms: list[float] = field(default_factory=list)  # CPU time of one verification
+    login: Series = field(default_factory=lambda: Series("POST /auth/login"))
+    healthz: Series = field(default_factory=lambda: Series("GET /healthz during the flood"))
+
+    @property
+    def limit(self) -> float:
+        return statistics.median(self.argon2_per_second)
 
     @property
     def ratio(self) -> float:
-        return self.login.rps / self.argon2_per_second
+        return self.login.median("rps") / self.limit
+
+    def cpu_per_login_ms(self) -> float | None:
+        totals = [
+            run.worker_cpu_ms + (run.postgres_cpu_ms or 0.0)
+            for run in self.login.runs
+            if run.worker_cpu_ms is not None
+        ]
+        return statistics.median(totals) if totals else None
 
 
-def login_flood(server: ApiServer, workloads: Workloads, settings: Settings) -> LoginFlood:
+def login_flood_round(
+    flood: LoginFlood, server: ApiServer, workloads: Workloads, settings: Settings
+) -> None:
     """Logins as fast as the hashing allows, while a health checker polls every 10 ms."""
     limit, cpu_ms = hash_rate(settings.duration)
+    flood.argon2_per_second.append(limit)
+    flood.argon2_cpu_ms.append(cpu_ms)
     health = WrkRun(
         server.url, workloads.healthz, duration=settings.duration, connections=1, delay_ms=10
     ).start()
@@ -317,15 +335,17 @@ def login_flood(server: ApiServer, workloads: Workloads, settings: Settings) -> 
     postgres = CpuMeter(lambda: postgres_backends(server.dbname))
     workers.start()
     postgres.start()
-    flood = WrkRun(
+    run = WrkRun(
         server.url, workloads.login, duration=settings.duration, connections=8, threads=1
     ).start()
-    login, healthz = flood.result(), health.result()
-    login = replace(
-        login,
-        worker_cpu_ms=_per_request(workers.stop(), login.requests),
-        postgres_cpu_ms=_per_request(postgres.stop(), login.requests),
-    )
+    login, healthz = run.result(), health.result()
     if login.errors > max(5, login.requests // 100):
         raise RuntimeError(f"{login.errors} of {login.requests} logins failed")
-    return LoginFlood(limit, cpu_ms, login, healthz)
+    flood.login.runs.append(
+        replace(
+            login,
+            worker_cpu_ms=_per_request(workers.stop(), login.requests),
+            postgres_cpu_ms=_per_request(postgres.stop(), login.requests),
+        )
+    )
+    flood.healthz.runs.append(healthz)
