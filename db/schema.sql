@@ -74,9 +74,9 @@ $$;
 CREATE FUNCTION iam.current_org_id() RETURNS uuid
     LANGUAGE sql STABLE
     AS $_$
-  select case when s ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
-              then s::uuid end
-  from (select pg_catalog.current_setting('iam.org_id', true) as s) as setting
+  select case when pg_catalog.current_setting('iam.org_id', true)
+                   ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+              then pg_catalog.current_setting('iam.org_id', true)::uuid end
 $_$;
 
 
@@ -87,9 +87,9 @@ $_$;
 CREATE FUNCTION iam.current_user_id() RETURNS uuid
     LANGUAGE sql STABLE
     AS $_$
-  select case when s ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
-              then s::uuid end
-  from (select pg_catalog.current_setting('iam.user_id', true) as s) as setting
+  select case when pg_catalog.current_setting('iam.user_id', true)
+                   ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+              then pg_catalog.current_setting('iam.user_id', true)::uuid end
 $_$;
 
 
@@ -106,8 +106,8 @@ begin
     return case when tg_op = 'DELETE' then old else new end;
   end if;
 
-  perform 1 from iam.organizations as o where o.id = old.organization_id for no key update;
-  if not found then
+  perform pg_catalog.pg_advisory_xact_lock(1769107757, iam.organization_lock_key(old.organization_id));
+  if not exists (select 1 from iam.organizations as o where o.id = old.organization_id) then
     -- The organization itself is being deleted: its memberships go with it.
     return old;
   end if;
@@ -121,6 +121,22 @@ begin
     raise exception 'an organization must keep at least one ORG_ADMIN'
       using errcode = 'IAM01';
   end if;
+  return case when tg_op = 'DELETE' then old else new end;
+end
+$$;
+
+
+--
+-- Name: lock_membership_change(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.lock_membership_change() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  perform pg_catalog.pg_advisory_xact_lock(
+    1769107757, iam.membership_lock_key(old.organization_id, old.user_id));
   return case when tg_op = 'DELETE' then old else new end;
 end
 $$;
@@ -179,6 +195,8 @@ CREATE FUNCTION iam.member_role_for_write() RETURNS iam.org_role
     SET search_path TO ''
     AS $$
 begin
+  perform pg_catalog.pg_advisory_xact_lock_shared(
+    1769107757, iam.membership_lock_key(iam.current_org_id(), iam.current_user_id()));
   return (
     select m.role
     from iam.organization_memberships as m
@@ -186,9 +204,19 @@ begin
     where m.organization_id = iam.current_org_id()
       and m.user_id = iam.current_user_id()
       and u.is_active
-    for share of m
   );
 end
+$$;
+
+
+--
+-- Name: membership_lock_key(uuid, uuid); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.membership_lock_key(p_organization_id uuid, p_user_id uuid) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  select pg_catalog.hashtext(p_organization_id::text || '/' || p_user_id::text)
 $$;
 
 
@@ -210,6 +238,17 @@ CREATE FUNCTION iam.my_organizations(p_limit integer, p_before_created_at timest
          or (o.created_at, o.id) < (p_before_created_at, p_before_id))
   order by o.created_at desc, o.id desc
   limit p_limit
+$$;
+
+
+--
+-- Name: organization_lock_key(uuid); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.organization_lock_key(p_organization_id uuid) RETURNS integer
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  select pg_catalog.hashtext(p_organization_id::text)
 $$;
 
 
@@ -608,6 +647,13 @@ CREATE TRIGGER organization_memberships_keep_last_admin BEFORE DELETE OR UPDATE 
 
 
 --
+-- Name: organization_memberships organization_memberships_lock_change; Type: TRIGGER; Schema: iam; Owner: -
+--
+
+CREATE TRIGGER organization_memberships_lock_change BEFORE DELETE OR UPDATE OF role ON iam.organization_memberships FOR EACH ROW EXECUTE FUNCTION iam.lock_membership_change();
+
+
+--
 -- Name: organizations organizations_touch_updated_at; Type: TRIGGER; Schema: iam; Owner: -
 --
 
@@ -745,20 +791,6 @@ CREATE POLICY "Definer functions can expire rate limit buckets" ON iam.rate_limi
 
 
 --
--- Name: organization_memberships Definer functions can lock memberships, never change them; Type: POLICY; Schema: iam; Owner: -
---
-
-CREATE POLICY "Definer functions can lock memberships, never change them" ON iam.organization_memberships FOR UPDATE TO iam_definer USING (true) WITH CHECK (false);
-
-
---
--- Name: organizations Definer functions can lock organizations, never change them; Type: POLICY; Schema: iam; Owner: -
---
-
-CREATE POLICY "Definer functions can lock organizations, never change them" ON iam.organizations FOR UPDATE TO iam_definer USING (true) WITH CHECK (false);
-
-
---
 -- Name: organization_memberships Definer functions can read memberships; Type: POLICY; Schema: iam; Owner: -
 --
 
@@ -869,4 +901,5 @@ INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261126100100'),
     ('20261126100200'),
     ('20261126100300'),
-    ('20261126100400');
+    ('20261126100400'),
+    ('20261126100500');

@@ -6,9 +6,11 @@
 -- from PUBLIC and the iam_* roles, so this file is the table's complete set
 -- of access rules.
 --
--- Writes call iam.member_role_for_write(), which locks the caller's own
--- membership row, so a concurrent demotion or removal cannot let a write
--- through. The last ORG_ADMIN is protected by the trigger keep_last_admin.
+-- Writes call iam.member_role_for_write(), which waits for a concurrent
+-- change of the caller's own membership (a shared advisory lock; role
+-- changes and removals take it exclusively), so a demotion or removal in
+-- flight cannot let a write through. The last ORG_ADMIN is protected by the
+-- trigger keep_last_admin.
 
 -- ------------------------------------------------------------ RLS
 alter table iam.organization_memberships enable row level security;
@@ -19,10 +21,8 @@ alter table iam.organization_memberships force row level security;
 grant select, delete on iam.organization_memberships to iam_authenticated;
 grant insert (user_id, role) on iam.organization_memberships to iam_authenticated;
 grant update (role) on iam.organization_memberships to iam_authenticated;
--- The definer functions create the first membership of an organization and
--- lock the caller's row (FOR SHARE needs UPDATE on some column).
+-- The definer functions create the first membership of an organization.
 grant select, insert on iam.organization_memberships to iam_definer;
-grant update (role) on iam.organization_memberships to iam_definer;
 
 -- --------------------------------------------------------- policies
 -- Every member, whatever the role, sees the members of the active organization.
@@ -76,10 +76,3 @@ create policy "Definer functions can read memberships"
 create policy "Definer functions can create memberships"
   on iam.organization_memberships for insert to iam_definer
   with check (true);
-
--- member_role_for_write() locks the caller's row FOR SHARE; the lock needs
--- an UPDATE policy, and WITH CHECK (false) means it can never change a row.
-create policy "Definer functions can lock memberships, never change them"
-  on iam.organization_memberships for update to iam_definer
-  using (true)
-  with check (false);

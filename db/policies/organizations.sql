@@ -17,10 +17,8 @@ alter table iam.organizations force row level security;
 -- Requests read their active organization. Creating one goes through
 -- iam.create_organization(); nothing in the API renames or deletes one.
 grant select on iam.organizations to iam_authenticated;
--- The definer functions create organizations, and lock one while an admin
--- change is checked (FOR NO KEY UPDATE needs UPDATE on some column).
+-- The definer functions create organizations.
 grant select, insert on iam.organizations to iam_definer;
-grant update (updated_at) on iam.organizations to iam_definer;
 
 -- --------------------------------------------------------- policies
 -- Members see the organization they act in, and no other: listing one's
@@ -38,11 +36,3 @@ create policy "Definer functions can read organizations"
 create policy "Definer functions can create organizations"
   on iam.organizations for insert to iam_definer
   with check (true);
-
--- keep_last_admin() locks the organization row to serialize admin changes;
--- the lock needs an UPDATE policy, and WITH CHECK (false) makes sure the
--- definer role can lock the row but never change it.
-create policy "Definer functions can lock organizations, never change them"
-  on iam.organizations for update to iam_definer
-  using (true)
-  with check (false);

@@ -45,8 +45,7 @@ select index_is_unique('iam', 'organization_memberships',
 select policies_are('iam', 'organizations', array[
   'Members can read their active organization',
   'Definer functions can read organizations',
-  'Definer functions can create organizations',
-  'Definer functions can lock organizations, never change them'
+  'Definer functions can create organizations'
 ]);
 select policies_are('iam', 'users', array[
   'Members can read themselves and their organization''s members',
@@ -60,8 +59,7 @@ select policies_are('iam', 'organization_memberships', array[
   'Admins can change roles in their organization',
   'Admins can remove members, and members can leave',
   'Definer functions can read memberships',
-  'Definer functions can create memberships',
-  'Definer functions can lock memberships, never change them'
+  'Definer functions can create memberships'
 ]);
 select policies_are('iam', 'projects', array[
   'Members can read their organization''s projects',
@@ -82,11 +80,9 @@ select results_eq(
             ('organization_memberships', 'SELECT', array['iam_authenticated']),
             ('organization_memberships', 'SELECT', array['iam_definer']),
             ('organization_memberships', 'UPDATE', array['iam_authenticated']),
-            ('organization_memberships', 'UPDATE', array['iam_definer']),
             ('organizations', 'INSERT', array['iam_definer']),
             ('organizations', 'SELECT', array['iam_authenticated']),
             ('organizations', 'SELECT', array['iam_definer']),
-            ('organizations', 'UPDATE', array['iam_definer']),
             ('projects', 'DELETE', array['iam_authenticated']),
             ('projects', 'INSERT', array['iam_authenticated']),
             ('projects', 'SELECT', array['iam_authenticated']),

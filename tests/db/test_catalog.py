@@ -38,6 +38,9 @@ EXECUTE_GRANTEES: dict[str, set[str]] = {
     "iam.rate_limit_take(text,integer,integer,boolean)": set(),
     "iam.throttle_auth(text,text,integer,integer,integer,integer)": {"iam_anon"},
     "iam.record_login_failure(text,integer)": {"iam_anon"},
+    "iam.membership_lock_key(uuid,uuid)": {"iam_authenticated", "iam_definer"},
+    "iam.organization_lock_key(uuid)": {"iam_authenticated", "iam_definer"},
+    "iam.lock_membership_change()": set(),
 }
 SECURITY_DEFINER = {
     "iam.member_role()",
@@ -233,7 +236,7 @@ def test_iam_definer_cannot_create_objects_outside_schema_iam(conn: Conn) -> Non
 GRANTS: dict[str, dict[str, set[str]]] = {
     "organizations": {
         "iam_authenticated": {"SELECT"},
-        "iam_definer": {"SELECT", "INSERT", "UPDATE(updated_at)"},
+        "iam_definer": {"SELECT", "INSERT"},
     },
     "users": {
         "iam_authenticated": {
@@ -253,7 +256,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
             "INSERT(role)",
             "UPDATE(role)",
         },
-        "iam_definer": {"SELECT", "INSERT", "UPDATE(role)"},
+        "iam_definer": {"SELECT", "INSERT"},
     },
     "projects": {
         "iam_authenticated": {
