@@ -27,7 +27,9 @@ async def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-def get_claims(
+# async although it awaits nothing: FastAPI runs plain `def` dependencies in
+# a thread pool, and a thread hop costs more than checking an HMAC.
+async def get_claims(
     state: State,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
 ) -> Claims:
