@@ -128,19 +128,18 @@ def main(argv: list[str]) -> int:
             for number in range(settings.rounds):
                 api_vs_pgbench_round(two, conninfo, plan, api, workloads, settings)
                 log(f"round {number + 1}: {_ratio(two)}")
-                report.big_first.runs.append(
-                    wrk(api, workloads.big_first, settings, connections=probe)
-                )
-                report.ten_first.runs.append(
-                    wrk(api, workloads.ten_first, settings, connections=probe)
-                )
-                report.deep.runs.append(wrk(api, workloads.deep, settings, connections=probe))
-                report.large_list.runs.append(
-                    wrk(api, workloads.list_page, settings, connections=probe)
-                )
-                report.small_list.runs.append(
-                    wrk(api_small, small_workloads.list_page, settings, connections=probe)
-                )
+                probes = [
+                    (report.big_first, api, workloads.big_first),
+                    (report.ten_first, api, workloads.ten_first),
+                    (report.deep, api, workloads.deep),
+                    (report.large_list, api, workloads.list_page),
+                    (report.small_list, api_small, small_workloads.list_page),
+                ]
+                # Alternate the order, so that drift during a round hits every probe alike.
+                for series, server_under_test, requests in probes[:: -1 if number % 2 else 1]:
+                    series.runs.append(
+                        wrk(server_under_test, requests, settings, connections=probe)
+                    )
                 log(
                     f"round {number + 1}: p50 big {report.big_first.runs[-1].p50_ms:.2f} ms,"
                     f" ten {report.ten_first.runs[-1].p50_ms:.2f} ms,"
