@@ -188,14 +188,16 @@ def test_admin_demoted_by_another_then_last_one_cannot_go(
 
 @contextmanager
 def organization_locked(database: TestDatabase, org_id: str) -> Iterator[Callable[[int], None]]:
-    """Hold the organization's row, which the last-admin trigger must lock too.
+    """Hold the organization's advisory lock, which the last-admin trigger takes too.
 
     Requests that reach the trigger queue up behind this lock; the yielded
     function waits until n of them are waiting. On exit the lock is released
     and they all proceed at once: a real race, every time.
     """
     with psycopg.connect(database.conninfo) as holder:
-        holder.execute("select 1 from iam.organizations where id = %s for update", (org_id,))
+        holder.execute(
+            "select pg_advisory_xact_lock(1769107757, iam.organization_lock_key(%s))", (org_id,)
+        )
 
         def wait_for(waiting: int) -> None:
             if os.environ.get("TEST_DATABASE_POOLER") == "transaction":
