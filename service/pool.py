@@ -30,6 +30,8 @@ def create_pool(
         reconnect_timeout=RECONNECT_TIMEOUT_SECONDS,
         kwargs={
             "prepare_threshold": settings.prepare_threshold,
+            # Transactions are begun and ended explicitly (service/tenancy.py).
+            "autocommit": True,
             "connect_timeout": settings.database_connect_timeout_seconds,
             "application_name": "rls-iam",
             "row_factory": tuple_row,

@@ -8,13 +8,16 @@ on a pooled connection, also behind a transaction-mode pooler.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from psycopg import AsyncConnection
+from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
 # One statement; each set_config is transaction-local (is_local = true).
@@ -53,6 +56,25 @@ class Tenant:
 
 
 @asynccontextmanager
+async def _transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
+    """A pooled connection in one transaction: committed on success, else rolled back.
+
+    The pool's connections are in autocommit mode and the transaction is
+    driven by hand: psycopg's own BEGIN waits for its answer even in a
+    pipeline, while an explicit one shares the context's round trip.
+    """
+    async with pool.connection() as conn:
+        try:
+            yield conn
+        except BaseException:
+            if conn.info.transaction_status != TransactionStatus.IDLE:
+                with contextlib.suppress(psycopg.Error):
+                    await conn.execute("rollback")
+            raise
+        await conn.execute("commit")
+
+
+@asynccontextmanager
 async def tenant_transaction(
     pool: AsyncConnectionPool[Conn], user_id: UUID, org_id: UUID, statement_timeout_ms: int
 ) -> AsyncIterator[Tenant]:
@@ -63,8 +85,9 @@ async def tenant_transaction(
     does not inherit iam_authenticated may only call iam.member_role() once
     it has switched to it.
     """
-    async with pool.connection() as conn, conn.transaction():
+    async with _transaction(pool) as conn:
         async with conn.pipeline():
+            await conn.execute("begin")
             await conn.execute(
                 SET_TENANT_CONTEXT, (str(user_id), str(org_id), str(statement_timeout_ms))
             )
@@ -79,6 +102,8 @@ async def anon_transaction(
     pool: AsyncConnectionPool[Conn], statement_timeout_ms: int
 ) -> AsyncIterator[Conn]:
     """A transaction as iam_anon, for register and login; commits on success."""
-    async with pool.connection() as conn, conn.transaction():
-        await conn.execute(SET_ANON_CONTEXT, (str(statement_timeout_ms),))
+    async with _transaction(pool) as conn:
+        async with conn.pipeline():
+            await conn.execute("begin")
+            await conn.execute(SET_ANON_CONTEXT, (str(statement_timeout_ms),))
         yield conn
