@@ -28,6 +28,8 @@ TEST_DATA_DIR = Path(os.environ.get("RLS_IAM_TEST_DATA_DIR", REPO / ".rls-iam-te
 
 @dataclass(frozen=True)
 class TestDatabase:
+    __test__ = False  # a fixture's value, not a test class
+
     name: str
     conninfo: str
     server_conninfo: str
