@@ -131,14 +131,14 @@ def ab_scripts(plan: Plan) -> dict[str, tuple[Script, Script]]:
 
 
 def api_list_script(plan: Plan, tenant: str | None = None) -> Script:
-    """GET /projects as the API runs it: BEGIN; then context and role lookup in one
+    """GET /projects as the API runs it: BEGIN, context and role lookup in one
     pipeline; then the first page (LIST_FIRST, limit 50); then COMMIT. Same round trips."""
     variables = tenant if tenant is not None else _typical_tenant(plan)
     page = projects.LIST_FIRST.replace("%(limit)s", ":limit").strip()
     text = (
         variables
         + "\\set limit 50\n"
-        + "BEGIN;\n\\startpipeline\n"
+        + "\\startpipeline\nBEGIN;\n"
         + f"{CONTEXT};\n{READ_MEMBER_ROLE};\n"
         + "\\endpipeline\n"
         + f"{page};\nCOMMIT;\n"
