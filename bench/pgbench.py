@@ -131,17 +131,16 @@ def ab_scripts(plan: Plan) -> dict[str, tuple[Script, Script]]:
 
 
 def api_list_script(plan: Plan, tenant: str | None = None) -> Script:
-    """GET /projects as the API runs it: BEGIN, context and role lookup in one
-    pipeline; then the first page (LIST_FIRST, limit 50); then COMMIT. Same round trips."""
+    """GET /projects as the API runs it: BEGIN, the context, the role lookup, the
+    first page (LIST_FIRST, limit 50) and COMMIT in one pipeline, one round trip."""
     variables = tenant if tenant is not None else _typical_tenant(plan)
     page = projects.LIST_FIRST.replace("%(limit)s", ":limit").strip()
     text = (
         variables
         + "\\set limit 50\n"
         + "\\startpipeline\nBEGIN;\n"
-        + f"{CONTEXT};\n{READ_MEMBER_ROLE};\n"
+        + f"{CONTEXT};\n{READ_MEMBER_ROLE};\n{page};\nCOMMIT;\n"
         + "\\endpipeline\n"
-        + f"{page};\nCOMMIT;\n"
     )
     return Script("api-list", text)
 

@@ -151,7 +151,7 @@ def _api(report: Report) -> list[str]:
         "## GET /projects against pgbench of the same transaction",
         "",
         "Median over interleaved rounds: pgbench runs the API's transaction for a page of 50",
-        "(BEGIN, context and role lookup in one pipeline; the page query; COMMIT), wrk runs",
+        "(BEGIN, context, role lookup, the page query and COMMIT in one pipeline), wrk runs",
         "`GET /projects` with tokens of 100 tenants.",
         "",
         *_table(["workers", "pgbench tps", "HTTP req/s", "ratio", "target"], rows),

@@ -6,16 +6,35 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
+from fastapi.security.base import SecurityBase
+from fastapi.security.utils import get_authorization_scheme_param
 from psycopg import AsyncConnection
 
 from service.context import identity_var
-from service.errors import forbidden, unauthorized
-from service.security.tokens import Claims, InvalidToken
+from service.errors import unauthorized
+from service.security.tokens import InvalidToken
 from service.state import AppState
-from service.tenancy import Tenant, anon_transaction, tenant_transaction
+from service.tenancy import Tenant, anon_transaction
 
-_bearer = HTTPBearer(auto_error=False, description="An access token from /auth/login.")
+
+class BearerToken(SecurityBase):
+    """The token of an `Authorization: Bearer` header, or None; documented as HTTP bearer.
+
+    FastAPI's HTTPBearer builds a pydantic model per request; this reads the
+    header the same way and returns the string.
+    """
+
+    def __init__(self) -> None:
+        self.model = HTTPBearerModel(description="An access token from /auth/login.")
+        self.scheme_name = "HTTPBearer"
+
+    async def __call__(self, request: Request) -> str | None:
+        scheme, token = get_authorization_scheme_param(request.headers.get("authorization"))
+        return token if scheme.lower() == "bearer" and token else None
+
+
+Bearer = Annotated[str | None, Depends(BearerToken())]
 
 
 async def get_state(request: Request) -> AppState:
@@ -27,49 +46,44 @@ async def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-# async although it awaits nothing: FastAPI runs plain `def` dependencies in
-# a thread pool, and a thread hop costs more than checking an HMAC.
-async def get_claims(
-    state: State,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Claims:
-    if credentials is None or credentials.scheme.lower() != "bearer":
+async def _tenant(request: Request, token: str | None, *, members_only: bool) -> Tenant:
+    state = await get_state(request)
+    if token is None:
         raise unauthorized()
     try:
-        claims = state.tokens.verify(credentials.credentials)
+        claims = state.tokens.verify(token)
     except InvalidToken:
         raise unauthorized() from None
     identity = identity_var.get()
     if identity is not None:
         identity.update(user_id=str(claims.user_id), org_id=str(claims.org_id))
-    return claims
+    return Tenant(
+        pool=state.pool,
+        user_id=claims.user_id,
+        org_id=claims.org_id,
+        statement_timeout_ms=state.settings.database_statement_timeout_ms,
+        members_only=members_only,
+    )
 
 
-CurrentClaims = Annotated[Claims, Depends(get_claims)]
+# Each is one dependency, async although the token check awaits nothing:
+# FastAPI runs plain `def` dependencies in a thread pool, and every level of
+# dependencies costs time on every request.
+async def _identity(request: Request, token: Bearer) -> Tenant:
+    # Any active user the token names, member of its organization or not.
+    return await _tenant(request, token, members_only=False)
 
 
-async def _identity(state: State, claims: CurrentClaims) -> AsyncIterator[Tenant]:
-    async with tenant_transaction(
-        state.pool, claims.user_id, claims.org_id, state.settings.database_statement_timeout_ms
-    ) as tenant:
-        if not tenant.user_active:
-            # The user was deleted or deactivated: the token no longer speaks for anyone.
-            raise unauthorized()
-        yield tenant
+async def _member(request: Request, token: Bearer) -> Tenant:
+    # Every tenant endpoint is closed to a caller who is not (or no longer)
+    # a member of the token's organization: 403, as the database says.
+    return await _tenant(request, token, members_only=True)
 
 
-async def _member(tenant: Annotated[Tenant, Depends(_identity, scope="function")]) -> Tenant:
-    if tenant.role is None:
-        # The database says the caller is not (or no longer) a member of the
-        # token's organization: every tenant endpoint is closed to them.
-        raise forbidden("You are not a member of this organization.")
-    return tenant
-
-
-# scope="function": the transaction commits when the route returns, before
-# the response is sent.
-IdentityTx = Annotated[Tenant, Depends(_identity, scope="function")]
-TenantTx = Annotated[Tenant, Depends(_member, scope="function")]
+# The Tenant runs the route's statement and commits in the same round trip,
+# before the route builds its response.
+IdentityTx = Annotated[Tenant, Depends(_identity)]
+TenantTx = Annotated[Tenant, Depends(_member)]
 
 
 async def _anon(state: State) -> AsyncIterator[AsyncConnection[Any]]:

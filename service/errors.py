@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
 from service.context import request_id_var
+from service.tenancy import CallerRefused, InactiveCaller
 
 log = logging.getLogger("rls_iam.errors")
 
@@ -187,6 +188,14 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(Problem(exc.status_code, detail, headers=headers))
 
 
+async def _on_refused_caller(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CallerRefused)
+    if isinstance(exc, InactiveCaller):
+        # The user was deleted or deactivated: the token no longer speaks for anyone.
+        return problem_response(unauthorized())
+    return problem_response(forbidden("You are not a member of this organization."))
+
+
 async def _on_database(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, psycopg.Error)
     return problem_response(database_problem(exc))
@@ -205,6 +214,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(Problem, _on_problem)
     app.add_exception_handler(RequestValidationError, _on_validation)
     app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(CallerRefused, _on_refused_caller)
     app.add_exception_handler(psycopg.Error, _on_database)
     app.add_exception_handler(PoolTimeout, _on_pool_timeout)
     app.add_exception_handler(Exception, _on_unhandled)

@@ -1,7 +1,7 @@
 """The per-request transaction: one pooled connection, the runtime role, the caller's context.
 
 Everything the API does in the database goes through anon_transaction() or
-tenant_transaction(). Both set the role and the identity with
+a Tenant. Both set the role and the identity with
 set_config(..., true), so they end with the transaction and never outlive it
 on a pooled connection, also behind a transaction-mode pooler.
 """
@@ -17,6 +17,7 @@ from uuid import UUID
 
 import psycopg
 from psycopg import AsyncConnection
+from psycopg.abc import Params
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
@@ -44,20 +45,82 @@ READ_MEMBER_ROLE = (
 )
 
 Conn = AsyncConnection[Any]
+Row = tuple[Any, ...]
+
+
+class CallerRefused(Exception):
+    """The database says the token no longer speaks for a caller who may do this."""
+
+
+class InactiveCaller(CallerRefused):
+    """The token's user was deleted or deactivated."""
+
+
+class NotAMember(CallerRefused):
+    """The token's user is not (or no longer) a member of the token's organization."""
 
 
 @dataclass(frozen=True)
 class Tenant:
-    conn: Conn
+    """One request's access to the database, as (user_id, org_id) under iam_authenticated.
+
+    A tenant request runs exactly one statement, so the whole transaction
+    (BEGIN, the context, the role lookup, the statement, COMMIT) travels in
+    one pipeline: one round trip. The statement runs before Python has seen
+    the role, which is safe because the policies read the role themselves;
+    the lookup only chooses the status code (401 or 403) once the database
+    has refused or hidden everything.
+    """
+
+    pool: AsyncConnectionPool[Conn]
     user_id: UUID
     org_id: UUID
-    role: str | None
-    user_active: bool
+    statement_timeout_ms: int
+    members_only: bool
+
+    async def fetchone(self, query: str, params: Params | None = None) -> Row | None:
+        """The statement's first row, committed; InactiveCaller or NotAMember when refused."""
+        context = (str(self.user_id), str(self.org_id), str(self.statement_timeout_ms))
+        caller: psycopg.AsyncCursor[Row] | None = None
+        async with self.pool.connection() as conn:
+            try:
+                async with conn.pipeline():
+                    await conn.execute("begin")
+                    await conn.execute(SET_TENANT_CONTEXT, context)
+                    caller = await conn.execute(READ_MEMBER_ROLE)
+                    cursor = await conn.execute(query, params)
+                    await conn.execute("commit")
+            except BaseException:
+                await _rollback(conn)
+                # A refused caller is told so, whatever the statement met.
+                if caller is not None:
+                    with contextlib.suppress(psycopg.Error):
+                        self._check(await caller.fetchone())
+                raise
+            self._check(await caller.fetchone())
+            return await cursor.fetchone()
+
+    def _check(self, caller: Row | None) -> None:
+        if caller is None:
+            return
+        role, active = caller
+        if not active:
+            raise InactiveCaller
+        if self.members_only and role is None:
+            raise NotAMember
+
+
+async def _rollback(conn: Conn) -> None:
+    if conn.info.transaction_status != TransactionStatus.IDLE:
+        with contextlib.suppress(psycopg.Error):
+            await conn.execute("rollback")
 
 
 @asynccontextmanager
-async def _transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
-    """A pooled connection in one transaction: committed on success, else rolled back.
+async def anon_transaction(
+    pool: AsyncConnectionPool[Conn], statement_timeout_ms: int
+) -> AsyncIterator[Conn]:
+    """A transaction as iam_anon, for register and login; commits on success.
 
     The pool's connections are in autocommit mode and the transaction is
     driven by hand: psycopg's own BEGIN waits for its answer even in a
@@ -65,45 +128,11 @@ async def _transaction(pool: AsyncConnectionPool[Conn]) -> AsyncIterator[Conn]:
     """
     async with pool.connection() as conn:
         try:
+            async with conn.pipeline():
+                await conn.execute("begin")
+                await conn.execute(SET_ANON_CONTEXT, (str(statement_timeout_ms),))
             yield conn
         except BaseException:
-            if conn.info.transaction_status != TransactionStatus.IDLE:
-                with contextlib.suppress(psycopg.Error):
-                    await conn.execute("rollback")
+            await _rollback(conn)
             raise
         await conn.execute("commit")
-
-
-@asynccontextmanager
-async def tenant_transaction(
-    pool: AsyncConnectionPool[Conn], user_id: UUID, org_id: UUID, statement_timeout_ms: int
-) -> AsyncIterator[Tenant]:
-    """A transaction as iam_authenticated for (user_id, org_id); commits on success.
-
-    BEGIN, the context and the role lookup travel in one pipeline: one round
-    trip. The role is read in a second statement because a login role that
-    does not inherit iam_authenticated may only call iam.member_role() once
-    it has switched to it.
-    """
-    async with _transaction(pool) as conn:
-        async with conn.pipeline():
-            await conn.execute("begin")
-            await conn.execute(
-                SET_TENANT_CONTEXT, (str(user_id), str(org_id), str(statement_timeout_ms))
-            )
-            cursor = await conn.execute(READ_MEMBER_ROLE)
-        row = await cursor.fetchone()
-        assert row is not None
-        yield Tenant(conn=conn, user_id=user_id, org_id=org_id, role=row[0], user_active=row[1])
-
-
-@asynccontextmanager
-async def anon_transaction(
-    pool: AsyncConnectionPool[Conn], statement_timeout_ms: int
-) -> AsyncIterator[Conn]:
-    """A transaction as iam_anon, for register and login; commits on success."""
-    async with _transaction(pool) as conn:
-        async with conn.pipeline():
-            await conn.execute("begin")
-            await conn.execute(SET_ANON_CONTEXT, (str(statement_timeout_ms),))
-        yield conn

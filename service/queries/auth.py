@@ -8,6 +8,8 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
+from service.tenancy import Tenant
+
 Conn = AsyncConnection[Any]
 
 
@@ -64,12 +66,11 @@ async def set_password_hash(conn: Conn, user_id: UUID, old_hash: str, new_hash: 
     await conn.execute("select iam.set_password_hash(%s, %s, %s)", (user_id, old_hash, new_hash))
 
 
-async def switch_organization(conn: Conn, organization_id: UUID) -> Membership | None:
-    cursor = await conn.execute(
+async def switch_organization(db: Tenant, organization_id: UUID) -> Membership | None:
+    row = await db.fetchone(
         "select organization_id, organization_name, role from iam.switch_organization(%s)",
         (organization_id,),
     )
-    row = await cursor.fetchone()
     return None if row is None else Membership(*row)
 
 
@@ -79,11 +80,11 @@ select json_build_object(
              from iam.users as u where u.id = iam.current_user_id()),
     'organization', (select json_build_object('id', o.id, 'name', o.name)
                      from iam.organizations as o where o.id = iam.current_org_id()),
-    'role', %s::text)::text
+    'role', iam.member_role())::text
 """
 
 
-async def me(conn: Conn, role: str) -> str:
-    row = await (await conn.execute(ME, (role,))).fetchone()
+async def me(db: Tenant) -> str:
+    row = await db.fetchone(ME)
     assert row is not None
     return str(row[0])

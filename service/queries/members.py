@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
-
-from psycopg import AsyncConnection
 
 from service.pagination import After
 from service.queries.pages import AFTER, PageRow, fetch_page, json_object, keyset_page
-
-Conn = AsyncConnection[Any]
+from service.tenancy import Tenant
 
 COLUMNS = ("user_id", "email", "role", "created_at")
 _MEMBER = json_object("m", COLUMNS)
@@ -61,23 +57,23 @@ select exists (select 1 from gone),
 """
 
 
-async def list_page(conn: Conn, limit: int, after: After | None) -> PageRow:
-    return await fetch_page(conn, LIST_FIRST, LIST_AFTER, limit, after)
+async def list_page(db: Tenant, limit: int, after: After | None) -> PageRow:
+    return await fetch_page(db, LIST_FIRST, LIST_AFTER, limit, after)
 
 
-async def add(conn: Conn, email: str, role: str) -> str | None:
-    row = await (await conn.execute(ADD, {"email": email, "role": role})).fetchone()
+async def add(db: Tenant, email: str, role: str) -> str | None:
+    row = await db.fetchone(ADD, {"email": email, "role": role})
     assert row is not None
     return None if row[0] is None else str(row[0])
 
 
-async def change_role(conn: Conn, user_id: UUID, role: str) -> tuple[str | None, bool]:
-    row = await (await conn.execute(CHANGE_ROLE, {"user_id": user_id, "role": role})).fetchone()
+async def change_role(db: Tenant, user_id: UUID, role: str) -> tuple[str | None, bool]:
+    row = await db.fetchone(CHANGE_ROLE, {"user_id": user_id, "role": role})
     assert row is not None
     return row[0], bool(row[1])
 
 
-async def remove(conn: Conn, user_id: UUID) -> tuple[bool, bool]:
-    row = await (await conn.execute(REMOVE, {"user_id": user_id})).fetchone()
+async def remove(db: Tenant, user_id: UUID) -> tuple[bool, bool]:
+    row = await db.fetchone(REMOVE, {"user_id": user_id})
     assert row is not None
     return bool(row[0]), bool(row[1])

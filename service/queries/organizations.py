@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from psycopg import AsyncConnection
-
 from service.pagination import After
 from service.queries.pages import PageRow, fetch_page, json_object, keyset_page
-
-Conn = AsyncConnection[Any]
+from service.tenancy import Tenant
 
 COLUMNS = ("id", "name", "role", "created_at")
 
@@ -25,11 +20,11 @@ LIST_AFTER = keyset_page(
 CREATE = f"select {json_object('o', COLUMNS)} from iam.create_organization(%(name)s) as o"
 
 
-async def list_page(conn: Conn, limit: int, after: After | None) -> PageRow:
-    return await fetch_page(conn, LIST_FIRST, LIST_AFTER, limit, after)
+async def list_page(db: Tenant, limit: int, after: After | None) -> PageRow:
+    return await fetch_page(db, LIST_FIRST, LIST_AFTER, limit, after)
 
 
-async def create(conn: Conn, name: str) -> str:
-    row = await (await conn.execute(CREATE, {"name": name})).fetchone()
+async def create(db: Tenant, name: str) -> str:
+    row = await db.fetchone(CREATE, {"name": name})
     assert row is not None
     return str(row[0])

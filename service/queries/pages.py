@@ -12,11 +12,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from psycopg import AsyncConnection
-
 from service.pagination import After
-
-Conn = AsyncConnection[Any]
+from service.tenancy import Tenant
 
 # The condition that resumes after a cursor, for a table with these columns.
 AFTER = (
@@ -52,14 +49,13 @@ class PageRow:
 
 
 async def fetch_page(
-    conn: Conn, first: str, after_sql: str, limit: int, after: After | None
+    db: Tenant, first: str, after_sql: str, limit: int, after: After | None
 ) -> PageRow:
     """Run the first-page or the next-page statement; each keeps a plan that walks the index."""
     if after is None:
-        cursor = await conn.execute(first, {"limit": limit})
+        row = await db.fetchone(first, {"limit": limit})
     else:
         params = {"limit": limit, "after_micros": after.micros, "after_id": after.id}
-        cursor = await conn.execute(after_sql, params)
-    row = await cursor.fetchone()
+        row = await db.fetchone(after_sql, params)
     assert row is not None
     return PageRow(row[0], bool(row[1]), row[2], row[3])

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
-
-from psycopg import AsyncConnection
 
 from service.pagination import After
 from service.queries.pages import AFTER, PageRow, fetch_page, json_object, keyset_page
-
-Conn = AsyncConnection[Any]
+from service.tenancy import Tenant
 
 COLUMNS = (
     "id",
@@ -63,23 +59,23 @@ select exists (select 1 from gone), exists (select 1 from iam.projects where id 
 """
 
 
-async def list_page(conn: Conn, limit: int, after: After | None) -> PageRow:
-    return await fetch_page(conn, LIST_FIRST, LIST_AFTER, limit, after)
+async def list_page(db: Tenant, limit: int, after: After | None) -> PageRow:
+    return await fetch_page(db, LIST_FIRST, LIST_AFTER, limit, after)
 
 
-async def get(conn: Conn, project_id: UUID) -> str | None:
-    row = await (await conn.execute(GET, {"id": project_id})).fetchone()
+async def get(db: Tenant, project_id: UUID) -> str | None:
+    row = await db.fetchone(GET, {"id": project_id})
     return None if row is None else str(row[0])
 
 
-async def create(conn: Conn, name: str, description: str | None) -> str:
-    row = await (await conn.execute(CREATE, {"name": name, "description": description})).fetchone()
+async def create(db: Tenant, name: str, description: str | None) -> str:
+    row = await db.fetchone(CREATE, {"name": name, "description": description})
     assert row is not None
     return str(row[0])
 
 
 async def update(
-    conn: Conn,
+    db: Tenant,
     project_id: UUID,
     *,
     name: str | None,
@@ -92,12 +88,12 @@ async def update(
         "description": description,
         "set_description": set_description,
     }
-    row = await (await conn.execute(UPDATE, params)).fetchone()
+    row = await db.fetchone(UPDATE, params)
     assert row is not None
     return row[0], bool(row[1])
 
 
-async def delete(conn: Conn, project_id: UUID) -> tuple[bool, bool]:
-    row = await (await conn.execute(DELETE, {"id": project_id})).fetchone()
+async def delete(db: Tenant, project_id: UUID) -> tuple[bool, bool]:
+    row = await db.fetchone(DELETE, {"id": project_id})
     assert row is not None
     return bool(row[0]), bool(row[1])

@@ -102,15 +102,14 @@ async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
 
 @router.get("/me", response_model=MeOut, responses=problems(401, 403))
 async def me(tenant: TenantTx) -> Response:
-    assert tenant.role is not None
-    return raw_json(await queries.me(tenant.conn, tenant.role))
+    return raw_json(await queries.me(tenant))
 
 
 @router.post("/switch-organization", response_model=TokenOut, responses=problems(401, 404))
 async def switch_organization(
     state: State, tenant: IdentityTx, body: SwitchOrganizationIn
 ) -> TokenOut:
-    membership = await queries.switch_organization(tenant.conn, body.organization_id)
+    membership = await queries.switch_organization(tenant, body.organization_id)
     if membership is None:
         raise not_found("Organization")
     return TokenOut(

@@ -19,12 +19,12 @@ router = APIRouter(prefix="/members", tags=["members"])
 @router.get("", response_model=MemberPage, responses=problems(401, 403))
 async def list_members(tenant: TenantTx, limit: Limit = 50, cursor: Cursor = None) -> Response:
     after = decode_cursor(cursor)
-    return raw_json(page_body(await queries.list_page(tenant.conn, limit, after)))
+    return raw_json(page_body(await queries.list_page(tenant, limit, after)))
 
 
 @router.post("", status_code=201, response_model=MemberOut, responses=problems(401, 403, 404, 409))
 async def add_member(tenant: TenantTx, body: MemberIn) -> Response:
-    member = await queries.add(tenant.conn, body.email, body.role)
+    member = await queries.add(tenant, body.email, body.role)
     if member is None:
         raise not_found("User")
     return raw_json(member, 201)
@@ -32,7 +32,7 @@ async def add_member(tenant: TenantTx, body: MemberIn) -> Response:
 
 @router.patch("/{user_id}", response_model=MemberOut, responses=problems(401, 403, 404, 409))
 async def change_member_role(tenant: TenantTx, user_id: UUID, body: MemberPatch) -> Response:
-    member, visible = await queries.change_role(tenant.conn, user_id, body.role)
+    member, visible = await queries.change_role(tenant, user_id, body.role)
     if member is not None:
         return raw_json(member)
     raise forbidden() if visible else not_found("Member")
@@ -40,7 +40,7 @@ async def change_member_role(tenant: TenantTx, user_id: UUID, body: MemberPatch)
 
 @router.delete("/{user_id}", status_code=204, responses=problems(401, 403, 404, 409))
 async def remove_member(tenant: TenantTx, user_id: UUID) -> Response:
-    removed, visible = await queries.remove(tenant.conn, user_id)
+    removed, visible = await queries.remove(tenant, user_id)
     if removed:
         return Response(status_code=204)
     raise forbidden() if visible else not_found("Member")

@@ -20,9 +20,9 @@ async def list_organizations(
     tenant: IdentityTx, limit: Limit = 50, cursor: Cursor = None
 ) -> Response:
     after = decode_cursor(cursor)
-    return raw_json(page_body(await queries.list_page(tenant.conn, limit, after)))
+    return raw_json(page_body(await queries.list_page(tenant, limit, after)))
 
 
 @router.post("", status_code=201, response_model=OrganizationOut, responses=problems(401, 403))
 async def create_organization(tenant: TenantTx, body: OrganizationIn) -> Response:
-    return raw_json(await queries.create(tenant.conn, body.name), 201)
+    return raw_json(await queries.create(tenant, body.name), 201)

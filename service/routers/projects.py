@@ -19,17 +19,17 @@ router = APIRouter(prefix="/projects", tags=["projects"])
 @router.get("", response_model=ProjectPage, responses=problems(401, 403))
 async def list_projects(tenant: TenantTx, limit: Limit = 50, cursor: Cursor = None) -> Response:
     after = decode_cursor(cursor)
-    return raw_json(page_body(await queries.list_page(tenant.conn, limit, after)))
+    return raw_json(page_body(await queries.list_page(tenant, limit, after)))
 
 
 @router.post("", status_code=201, response_model=ProjectOut, responses=problems(401, 403, 409))
 async def create_project(tenant: TenantTx, body: ProjectIn) -> Response:
-    return raw_json(await queries.create(tenant.conn, body.name, body.description), 201)
+    return raw_json(await queries.create(tenant, body.name, body.description), 201)
 
 
 @router.get("/{project_id}", response_model=ProjectOut, responses=problems(401, 403, 404))
 async def get_project(tenant: TenantTx, project_id: UUID) -> Response:
-    project = await queries.get(tenant.conn, project_id)
+    project = await queries.get(tenant, project_id)
     if project is None:
         raise not_found("Project")
     return raw_json(project)
@@ -39,7 +39,7 @@ async def get_project(tenant: TenantTx, project_id: UUID) -> Response:
 async def update_project(tenant: TenantTx, project_id: UUID, body: ProjectPatch) -> Response:
     fields = body.model_fields_set
     project, visible = await queries.update(
-        tenant.conn,
+        tenant,
         project_id,
         name=body.name,
         description=body.description,
@@ -52,7 +52,7 @@ async def update_project(tenant: TenantTx, project_id: UUID, body: ProjectPatch)
 
 @router.delete("/{project_id}", status_code=204, responses=problems(401, 403, 404))
 async def delete_project(tenant: TenantTx, project_id: UUID) -> Response:
-    deleted, visible = await queries.delete(tenant.conn, project_id)
+    deleted, visible = await queries.delete(tenant, project_id)
     if deleted:
         return Response(status_code=204)
     raise forbidden() if visible else not_found("Project")
