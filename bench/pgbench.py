@@ -131,15 +131,15 @@ def ab_scripts(plan: Plan) -> dict[str, tuple[Script, Script]]:
 
 
 def api_list_script(plan: Plan, tenant: str | None = None) -> Script:
-    """GET /projects as the API runs it: BEGIN, the context, the role lookup, the
-    first page (LIST_FIRST, limit 50) and COMMIT in one pipeline, one round trip."""
+    """GET /projects as the API runs it: the context, the role lookup and the first
+    page (LIST_FIRST, limit 50) in one pipeline, one implicit transaction."""
     variables = tenant if tenant is not None else _typical_tenant(plan)
     page = projects.LIST_FIRST.replace("%(limit)s", ":limit").strip()
     text = (
         variables
         + "\\set limit 50\n"
-        + "\\startpipeline\nBEGIN;\n"
-        + f"{CONTEXT};\n{READ_MEMBER_ROLE};\n{page};\nCOMMIT;\n"
+        + "\\startpipeline\n"
+        + f"{CONTEXT};\n{READ_MEMBER_ROLE};\n{page};\n"
         + "\\endpipeline\n"
     )
     return Script("api-list", text)

@@ -151,8 +151,8 @@ def _api(report: Report) -> list[str]:
         "## GET /projects against pgbench of the same transaction",
         "",
         "Median over interleaved rounds: pgbench runs the API's transaction for a page of 50",
-        "(BEGIN, context, role lookup, the page query and COMMIT in one pipeline), wrk runs",
-        "`GET /projects` with tokens of 100 tenants.",
+        "(context, role lookup and the page query in one pipeline: one implicit transaction),",
+        "wrk runs `GET /projects` with tokens of 100 tenants.",
         "",
         *_table(["workers", "pgbench tps", "HTTP req/s", "ratio", "target"], rows),
     ]

@@ -64,12 +64,17 @@ class NotAMember(CallerRefused):
 class Tenant:
     """One request's access to the database, as (user_id, org_id) under iam_authenticated.
 
-    A tenant request runs exactly one statement, so the whole transaction
-    (BEGIN, the context, the role lookup, the statement, COMMIT) travels in
-    one pipeline: one round trip. The statement runs before Python has seen
-    the role, which is safe because the policies read the role themselves;
-    the lookup only chooses the status code (401 or 403) once the database
-    has refused or hidden everything.
+    A tenant request runs exactly one statement, so its whole transaction
+    travels in one pipeline, one round trip: the context, the role lookup
+    and the statement, up to the pipeline's Sync. Statements of the extended
+    protocol up to a Sync form one implicit transaction: the settings made
+    with set_config(..., true) hold for the statement and end at the Sync,
+    which commits, or rolls everything back if any statement failed.
+
+    The statement runs before Python has seen the role, which is safe
+    because the policies read the role themselves; the lookup only chooses
+    the status code (401 or 403) once the database has refused or hidden
+    everything.
     """
 
     pool: AsyncConnectionPool[Conn]
@@ -85,11 +90,9 @@ class Tenant:
         async with self.pool.connection() as conn:
             try:
                 async with conn.pipeline():
-                    await conn.execute("begin")
                     await conn.execute(SET_TENANT_CONTEXT, context)
                     caller = await conn.execute(READ_MEMBER_ROLE)
                     cursor = await conn.execute(query, params)
-                    await conn.execute("commit")
             except BaseException:
                 await _rollback(conn)
                 # A refused caller is told so, whatever the statement met.
