@@ -1,11 +1,14 @@
 """pgbench scripts and runs: the RLS path against the app-filter path; the API's transaction.
 
 Random ids come from pgbench's \\set; the uuid of row n is md5 of a label
-(see bench/plan.py), computed in the statement, the same way in both paths.
+(see bench/plan.py), computed in the statement, the same way in every path.
 The RLS path sets the context with the API's own statement (SET_TENANT_CONTEXT)
-and runs SQL with no tenant filter. The app-filter path is the seed design's
-privileged path: the superuser, which RLS does not apply to, with an explicit
-WHERE organization_id = ... in every statement.
+and runs SQL with no tenant filter, in one pipeline as the API does. The
+app-filter path is the seed design's privileged path: the superuser, which RLS
+does not apply to, with an explicit WHERE organization_id = ... in one
+statement. The third path adds to it the membership check that every RLS
+statement makes (an active member, with a writing role for writes), to tell
+the cost of that check from the cost of RLS itself.
 """
 
 from __future__ import annotations
@@ -50,82 +53,89 @@ def _typical_project(plan: Plan) -> str:
     )
 
 
-def _transaction(*statements: str) -> str:
-    return "BEGIN;\n" + "".join(f"{s.strip()};\n" for s in statements) + "COMMIT;\n"
+def _rls(statement: str) -> str:
+    # As the API sends a tenant statement: the context and the statement in
+    # one pipeline, one round trip, one implicit transaction.
+    return f"\\startpipeline\n{CONTEXT};\n{statement.strip()};\n\\endpipeline\n"
 
 
-def ab_scripts(plan: Plan) -> dict[str, tuple[Script, Script]]:
-    """Per operation: (RLS path, app-filter path)."""
+def _app(statement: str) -> str:
+    # As an app-filter service sends it: one statement, autocommit.
+    return f"{statement.strip()};\n"
+
+
+def _member(roles: str | None = None) -> str:
+    """What every RLS statement's policy checks: an active membership (with one of roles)."""
+    role = f" and m.role in ({roles})" if roles else ""
+    return (
+        "exists (select 1 from iam.organization_memberships as m"
+        " join iam.users as u on u.id = m.user_id"
+        f" where m.organization_id = {ORG} and m.user_id = {USER} and u.is_active{role})"
+    )
+
+
+@dataclass(frozen=True)
+class ABScripts:
+    """One operation three ways: RLS, app filter, and app filter plus the membership check."""
+
+    rls: Script
+    app: Script
+    checked: Script
+
+
+def ab_scripts(plan: Plan) -> dict[str, ABScripts]:
     tenant = _typical_tenant(plan)
     project = _typical_project(plan)
     page = "order by created_at desc, id desc limit 50"
     new_name = "'bench-' || gen_random_uuid()"
+    writers = "'ORG_ADMIN', 'ORG_USER'"
+    insert_app = (
+        "insert into iam.projects (organization_id, created_by_user_id, name, description)"
+        f" select {ORG}, {USER}, {new_name}, 'pgbench'"
+    )
+    update_app = (
+        "update iam.projects set description = 'pgbench'"
+        f" where organization_id = {ORG} and id = {PROJECT}"
+    )
+    list_app = f"select {COLUMNS} from iam.projects where organization_id = {ORG}"
+    get_app = f"select {COLUMNS} from iam.projects where organization_id = {ORG} and id = {PROJECT}"
     return {
-        "list (page of 50)": (
-            Script(
-                "rls-list",
-                tenant + _transaction(CONTEXT, f"select {COLUMNS} from iam.projects {page}"),
-            ),
-            Script(
-                "app-list",
-                tenant
-                + _transaction(
-                    f"select {COLUMNS} from iam.projects where organization_id = {ORG} {page}"
-                ),
-            ),
+        "list (page of 50)": ABScripts(
+            Script("rls-list", tenant + _rls(f"select {COLUMNS} from iam.projects {page}")),
+            Script("app-list", tenant + _app(f"{list_app} {page}")),
+            Script("checked-list", tenant + _app(f"{list_app} and {_member()} {page}")),
         ),
-        "get by id": (
+        "get by id": ABScripts(
             Script(
                 "rls-get",
-                project
-                + _transaction(CONTEXT, f"select {COLUMNS} from iam.projects where id = {PROJECT}"),
+                project + _rls(f"select {COLUMNS} from iam.projects where id = {PROJECT}"),
             ),
-            Script(
-                "app-get",
-                project
-                + _transaction(
-                    f"select {COLUMNS} from iam.projects"
-                    f" where organization_id = {ORG} and id = {PROJECT}"
-                ),
-            ),
+            Script("app-get", project + _app(get_app)),
+            Script("checked-get", project + _app(f"{get_app} and {_member()}")),
         ),
-        "insert": (
+        "insert": ABScripts(
             Script(
                 "rls-insert",
                 tenant
-                + _transaction(
-                    CONTEXT,
+                + _rls(
                     "insert into iam.projects (name, description)"
-                    f" values ({new_name}, 'pgbench') returning id",
+                    f" values ({new_name}, 'pgbench') returning id"
                 ),
             ),
+            Script("app-insert", tenant + _app(f"{insert_app} returning id")),
             Script(
-                "app-insert",
-                tenant
-                + _transaction(
-                    "insert into iam.projects"
-                    " (organization_id, created_by_user_id, name, description)"
-                    f" values ({ORG}, {USER}, {new_name}, 'pgbench') returning id"
-                ),
+                "checked-insert",
+                tenant + _app(f"{insert_app} where {_member(writers)} returning id"),
             ),
         ),
-        "update by id": (
+        "update by id": ABScripts(
             Script(
                 "rls-update",
                 project
-                + _transaction(
-                    CONTEXT,
-                    f"update iam.projects set description = 'pgbench' where id = {PROJECT}",
-                ),
+                + _rls(f"update iam.projects set description = 'pgbench' where id = {PROJECT}"),
             ),
-            Script(
-                "app-update",
-                project
-                + _transaction(
-                    "update iam.projects set description = 'pgbench'"
-                    f" where organization_id = {ORG} and id = {PROJECT}"
-                ),
-            ),
+            Script("app-update", project + _app(update_app)),
+            Script("checked-update", project + _app(f"{update_app} and {_member(writers)}")),
         ),
     }
 

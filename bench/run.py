@@ -48,10 +48,15 @@ class ABResult:
     operation: str
     rls: list[float] = field(default_factory=list)
     app: list[float] = field(default_factory=list)
+    checked: list[float] = field(default_factory=list)  # app filter + membership check
 
     @property
     def ratio(self) -> float:
         return statistics.median(self.rls) / statistics.median(self.app)
+
+    @property
+    def ratio_to_checked(self) -> float:
+        return statistics.median(self.rls) / statistics.median(self.checked)
 
 
 @dataclass
@@ -136,21 +141,21 @@ def first_project_of(conninfo: str, org: int) -> uuid.UUID:
 
 
 def ab_rounds(conninfo: str, plan: Plan, settings: Settings, log: Log) -> list[ABResult]:
-    """Interleaved rounds; the order of the two paths alternates from round to round."""
+    """Interleaved rounds; the order of the paths rotates from round to round."""
     scripts = ab_scripts(plan)
     results = {operation: ABResult(operation) for operation in scripts}
     for number in range(settings.rounds):
-        for operation, (rls, app) in scripts.items():
-            order = [("rls", rls), ("app", app)]
-            if number % 2:
-                order.reverse()
-            for path, script in order:
+        for operation, three in scripts.items():
+            order = [("rls", three.rls), ("app", three.app), ("checked", three.checked)]
+            shift = number % len(order)
+            for path, script in order[shift:] + order[:shift]:
                 tps = _pgbench(conninfo, script, settings).tps
                 getattr(results[operation], path).append(tps)
             last = results[operation]
             log(
                 f"round {number + 1}/{settings.rounds} {operation}: "
-                f"rls {last.rls[-1]:.0f} tps, app {last.app[-1]:.0f} tps"
+                f"rls {last.rls[-1]:.0f} tps, app {last.app[-1]:.0f} tps,"
+                f" app + check {last.checked[-1]:.0f} tps"
             )
     return list(results.values())
 

@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # wait=False: the API starts, and /readyz tells when the database
         # answers. Where no lifespan runs (serverless), get_state opens it.
         await state.ready_pool()
+        await state.passwords.warm_up()
         try:
             yield
         finally:
