@@ -93,10 +93,10 @@ class Tenant:
                     await conn.execute(SET_TENANT_CONTEXT, context)
                     caller = await conn.execute(READ_MEMBER_ROLE)
                     cursor = await conn.execute(query, params)
-            except BaseException:
+            except BaseException as error:
                 await _rollback(conn)
-                # A refused caller is told so, whatever the statement met.
-                if caller is not None:
+                # A refused caller is told so, whatever error the statement met.
+                if caller is not None and isinstance(error, psycopg.Error):
                     with contextlib.suppress(psycopg.Error):
                         self._check(await caller.fetchone())
                 raise
