@@ -124,24 +124,29 @@ def main(argv: list[str]) -> int:
         api = ApiServer(conninfo, 2, secret, run_dir)
         api_small = ApiServer(small, 2, secret, run_dir)
         try:
-            probe = 2  # one connection per worker: p50 is service time
             for number in range(settings.rounds):
                 api_vs_pgbench_round(two, conninfo, plan, api, workloads, settings)
                 log(f"round {number + 1}: {_ratio(two)}")
-                probes = [
-                    (report.big_first, api, workloads.big_first),
-                    (report.ten_first, api, workloads.ten_first),
-                    (report.deep, api, workloads.deep),
-                    (report.large_list, api, workloads.list_page),
-                    (report.small_list, api_small, small_workloads.list_page),
-                ]
-                # Alternate the order, so that drift during a round hits every probe alike.
-                for series, server_under_test, requests in probes[:: -1 if number % 2 else 1]:
+            # The scale probes get rounds of their own: right after a saturating
+            # load the machine is still busy, and the first probe would pay for it.
+            time.sleep(2)
+            probe = 2  # one connection per worker: p50 is service time
+            probes = [
+                (report.big_first, api, workloads.big_first),
+                (report.ten_first, api, workloads.ten_first),
+                (report.deep, api, workloads.deep),
+                (report.large_list, api, workloads.list_page),
+                (report.small_list, api_small, small_workloads.list_page),
+            ]
+            for number in range(settings.rounds):
+                # Rotate the order, so that drift during a round hits every probe alike.
+                shift = number % len(probes)
+                for series, server_under_test, requests in probes[shift:] + probes[:shift]:
                     series.runs.append(
                         wrk(server_under_test, requests, settings, connections=probe)
                     )
                 log(
-                    f"round {number + 1}: p50 big {report.big_first.runs[-1].p50_ms:.2f} ms,"
+                    f"scale round {number + 1}: p50 big {report.big_first.runs[-1].p50_ms:.2f} ms,"
                     f" ten {report.ten_first.runs[-1].p50_ms:.2f} ms,"
                     f" deep {report.deep.runs[-1].p50_ms:.2f} ms,"
                     f" typical {report.large_list.runs[-1].p50_ms:.2f} ms,"

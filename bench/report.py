@@ -338,7 +338,9 @@ with 8 connections on `POST /auth/login` while a second wrk polls
 `GET /healthz` every 10 ms; the argon2 limit is verifications per second with
 the API's parameters (m = 19 MiB, t = 2, p = 1) in one process per core.
 Scale probes use one connection per worker, so p50 is the service time, not
-queueing. Memory is the resident set of each worker process after its load.
+queueing; they run in rounds of their own after the throughput rounds, in an
+order that rotates from round to round. Memory is the resident set of each
+worker process after its load.
 
 **CPU per request.** Next to req/s, the HTTP tables show the CPU time the API's
 worker processes and the database's server processes spent, divided by the
