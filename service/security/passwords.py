@@ -30,6 +30,7 @@ T = TypeVar("T")
 # page faults of a fresh mapping: a third of its CPU time.
 _THREADS = os.cpu_count() or 1
 _HASHING = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="argon2")
+_warmed = False
 
 
 async def _off_loop(function: Callable[..., T], *args: object) -> T:
@@ -53,7 +54,15 @@ class Passwords:
 
     async def warm_up(self) -> None:
         """One verification on each hashing thread at once, so that every thread
-        holds its buffer, and the worker its full memory, before the first login."""
+        holds its buffer, and the worker its full memory, before the first login.
+
+        Once per process: the threads outlive apps and event loops (a
+        serverless runtime may run the lifespan for every request).
+        """
+        global _warmed
+        if _warmed:
+            return
+        _warmed = True
         await asyncio.gather(
             *(_off_loop(self._verify, self.dummy_hash, "warm-up") for _ in range(_THREADS))
         )
