@@ -1,21 +1,19 @@
-"""Request dependencies: the verified claims and the tenant transaction, as Annotated aliases."""
+"""Request dependencies: the app state and the caller's tenant, as Annotated aliases."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Request
 from fastapi.openapi.models import HTTPBearer as HTTPBearerModel
 from fastapi.security.base import SecurityBase
 from fastapi.security.utils import get_authorization_scheme_param
-from psycopg import AsyncConnection
 
 from service.context import identity_var
 from service.errors import unauthorized
 from service.security.tokens import InvalidToken
 from service.state import AppState
-from service.tenancy import Tenant, anon_transaction
+from service.tenancy import Tenant
 
 
 class BearerToken(SecurityBase):
@@ -84,11 +82,3 @@ async def _member(request: Request, token: Bearer) -> Tenant:
 # before the route builds its response.
 IdentityTx = Annotated[Tenant, Depends(_identity)]
 TenantTx = Annotated[Tenant, Depends(_member)]
-
-
-async def _anon(state: State) -> AsyncIterator[AsyncConnection[Any]]:
-    async with anon_transaction(state.pool, state.settings.database_statement_timeout_ms) as conn:
-        yield conn
-
-
-AnonTx = Annotated[AsyncConnection[Any], Depends(_anon, scope="function")]
