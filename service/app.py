@@ -17,7 +17,7 @@ from service.migrate import latest_migration_version
 from service.pool import create_pool
 from service.routers import auth, health, members, organizations, projects
 from service.secrets_store import previous_secrets, signing_secret
-from service.security.passwords import Passwords
+from service.security.passwords import Passwords, hashing_threads
 from service.security.tokens import TokenService
 from service.settings import Settings, get_settings
 from service.state import AppState
@@ -46,7 +46,7 @@ def build_state(settings: Settings) -> AppState:
         conninfo=target.conninfo,
         pool=create_pool(target.conninfo, settings),
         tokens=tokens,
-        passwords=Passwords(),
+        passwords=Passwords(threads=hashing_threads(settings.workers)),
         latest_migration=latest_migration_version(),
     )
 

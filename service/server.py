@@ -27,6 +27,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> int:
         started_here = target.embedded
         # Workers are separate processes: hand them the running server.
         os.environ["DATABASE_URL"] = target.conninfo
+    workers = workers or settings.workers
+    # Each worker sizes its hashing threads by how many workers share the cores.
+    os.environ["WORKERS"] = str(workers)
     # uvicorn drains in-flight requests on SIGTERM, restores the handler it
     # found and raises the signal again. Finding this one, the process
     # unwinds normally: the finally below stops the embedded server, and
@@ -38,7 +41,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> int:
             factory=True,
             host=host or settings.host,
             port=port or settings.port,
-            workers=workers or settings.workers,
+            workers=workers,
             log_config=None,
             access_log=False,
             proxy_headers=False,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import secrets
 from collections.abc import Callable
@@ -20,21 +21,31 @@ PARALLELISM = 1
 
 T = TypeVar("T")
 
-# Hashing is CPU-bound and takes 19 MiB each time: more hashes at once than
-# cores only queue in memory. One small executor per process bounds both.
-#
+
+def hashing_threads(workers: int) -> int:
+    """Hashing threads per worker: the machine's cores shared by its workers, at least two.
+
+    Hashing is CPU-bound and takes 19 MiB each time: more hashes at once than
+    cores only queue in memory. Two at least, because the workers of one
+    server do not share connections evenly, and a busy worker may use a core
+    another worker leaves idle.
+    """
+    cores = os.cpu_count() or 1
+    return max(2, -(-cores // max(1, workers)))
+
+
 # glibc's defaults are kept on purpose: once a 19 MiB block has been freed,
 # glibc serves the next one from the freeing thread's arena and keeps it
 # there, so each hashing thread holds one buffer for good. That is a bounded
 # cost per worker (threads x 19 MiB), and it spares every hash about 4,900
-# page faults of a fresh mapping: a third of its CPU time.
-_THREADS = os.cpu_count() or 1
-_HASHING = ThreadPoolExecutor(max_workers=_THREADS, thread_name_prefix="argon2")
-_warmed = False
+# page faults of a fresh mapping: a third of its CPU time. So the threads
+# live as long as the process, shared by every Passwords in it.
+@functools.cache
+def _executor(threads: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=threads, thread_name_prefix="argon2")
 
 
-async def _off_loop(function: Callable[..., T], *args: object) -> T:
-    return await asyncio.get_running_loop().run_in_executor(_HASHING, function, *args)
+_warmed: set[int] = set()
 
 
 @dataclass
@@ -47,6 +58,7 @@ class Passwords:
     # Verified instead of a real hash when the email is unknown, so that an
     # unknown email costs the same time as a wrong password.
     dummy_hash: str = ""
+    threads: int = field(default_factory=lambda: hashing_threads(1))
 
     def __post_init__(self) -> None:
         if not self.dummy_hash:
@@ -59,21 +71,24 @@ class Passwords:
         Once per process: the threads outlive apps and event loops (a
         serverless runtime may run the lifespan for every request).
         """
-        global _warmed
-        if _warmed:
+        if self.threads in _warmed:
             return
-        _warmed = True
+        _warmed.add(self.threads)
         await asyncio.gather(
-            *(_off_loop(self._verify, self.dummy_hash, "warm-up") for _ in range(_THREADS))
+            *(self._off_loop(self._verify, self.dummy_hash, "warm") for _ in range(self.threads))
         )
 
+    async def _off_loop(self, function: Callable[..., T], *args: object) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(_executor(self.threads), function, *args)
+
     async def hash(self, password: str) -> str:
-        return await _off_loop(self.hasher.hash, password)
+        return await self._off_loop(self.hasher.hash, password)
 
     async def verify(self, stored_hash: str | None, password: str) -> bool:
         """True when password matches; an unknown user (None) verifies the dummy and fails."""
         target = stored_hash or self.dummy_hash
-        ok = await _off_loop(self._verify, target, password)
+        ok = await self._off_loop(self._verify, target, password)
         return ok and stored_hash is not None
 
     def needs_rehash(self, stored_hash: str) -> bool:
