@@ -31,6 +31,18 @@ def new_secret() -> str:
     return secrets.token_urlsafe(48)
 
 
+def api_environment(conninfo: str, secret: str) -> dict[str, str]:
+    """The API's settings under the bench: its database, the bench's token secret, quiet logs."""
+    return {
+        "APP_ENV": "development",
+        "DATABASE_URL": conninfo,
+        "JWT_ACCESS_SECRET": secret,
+        "JWT_ISSUER": ISSUER,
+        "JWT_AUDIENCE": AUDIENCE,
+        "LOG_LEVEL": "warning",
+    }
+
+
 def token_service(secret: str) -> TokenService:
     # A day's lifetime: tokens are issued once, before the measurements.
     return TokenService(
@@ -70,12 +82,7 @@ class ApiServer:
             if not key.startswith(("DATABASE_", "JWT_", "RATE_LIMIT_"))
         }
         env.update(
-            APP_ENV="development",
-            DATABASE_URL=conninfo,
-            JWT_ACCESS_SECRET=secret,
-            JWT_ISSUER=ISSUER,
-            JWT_AUDIENCE=AUDIENCE,
-            LOG_LEVEL="warning",
+            api_environment(conninfo, secret),
             WORKERS=str(workers),
             # One client IP sends every request of a flood; the limiter is
             # not what is measured.

@@ -24,7 +24,7 @@ from typing import Any
 import uvloop
 
 from bench.database import BenchServer
-from bench.http import AUDIENCE, ISSUER, new_secret, token_service
+from bench.http import api_environment, new_secret, token_service
 from bench.plan import Plan
 from bench.run import sample_tenants, tenant_tokens
 from service.app import create_app
@@ -142,14 +142,7 @@ def main(argv: list[str]) -> int:
         conninfo = server.prepare("rls_iam_bench", plan, reseed=False, log=print)
         secret = new_secret()
         token = tenant_tokens(token_service(secret), plan, sample_tenants(plan)[0])[0]
-        os.environ.update(
-            APP_ENV="development",
-            DATABASE_URL=conninfo,
-            JWT_ACCESS_SECRET=secret,
-            JWT_ISSUER=ISSUER,
-            JWT_AUDIENCE=AUDIENCE,
-            LOG_LEVEL="warning",
-        )
+        os.environ.update(api_environment(conninfo, secret))
         app = create_app(Settings())
         # The event loop uvicorn runs the API on.
         uvloop.run(run(app, AsgiDriver(app, "/projects", token), args.requests))

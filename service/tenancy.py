@@ -38,10 +38,13 @@ SET_ANON_CONTEXT = (
 )
 # Run as iam_authenticated, after the context is set: the caller's role as
 # the membership table says now (NULL for a removed or inactive member), and
-# whether the caller still exists as an active user.
+# whether the caller still exists as an active user. A role already says so
+# (member_role() counts active users only), so the user is looked up only
+# when there is none: OR evaluates its second operand only when it must.
 READ_MEMBER_ROLE = (
-    "select iam.member_role(),"
-    " coalesce((select u.is_active from iam.users as u where u.id = iam.current_user_id()), false)"
+    "select m.role, m.role is not null or coalesce("
+    "(select u.is_active from iam.users as u where u.id = iam.current_user_id()), false)"
+    " from iam.member_role() as m (role)"
 )
 
 Conn = AsyncConnection[Any]
@@ -85,6 +88,13 @@ class Tenant:
 
     async def fetchone(self, query: str, params: Params | None = None) -> Row | None:
         """The statement's first row, committed; InactiveCaller or NotAMember when refused."""
+        return (await self.fetchone_with_role(query, params))[1]
+
+    async def fetchone_with_role(
+        self, query: str, params: Params | None = None
+    ) -> tuple[str | None, Row | None]:
+        """The caller's role (None only where non-members are let through) and the
+        statement's first row, committed; InactiveCaller or NotAMember when refused."""
         context = (str(self.user_id), str(self.org_id), str(self.statement_timeout_ms))
         caller: psycopg.AsyncCursor[Row] | None = None
         async with self.pool.connection() as conn:
@@ -98,19 +108,18 @@ class Tenant:
                 # A refused caller is told so, whatever error the statement met.
                 if caller is not None and isinstance(error, psycopg.Error):
                     with contextlib.suppress(psycopg.Error):
-                        self._check(await caller.fetchone())
+                        self._role(await caller.fetchone())
                 raise
-            self._check(await caller.fetchone())
-            return await cursor.fetchone()
+            return self._role(await caller.fetchone()), await cursor.fetchone()
 
-    def _check(self, caller: Row | None) -> None:
-        if caller is None:
-            return
+    def _role(self, caller: Row | None) -> str | None:
+        assert caller is not None  # READ_MEMBER_ROLE always returns one row
         role, active = caller
         if not active:
             raise InactiveCaller
         if self.members_only and role is None:
             raise NotAMember
+        return None if role is None else str(role)
 
 
 async def _rollback(conn: Conn) -> None:

@@ -74,17 +74,27 @@ async def switch_organization(db: Tenant, organization_id: UUID) -> Membership |
     return None if row is None else Membership(*row)
 
 
+# The caller's user and active organization; the role comes from the
+# request's own role lookup (Tenant.fetchone_with_role), not a second one.
 ME = """
-select json_build_object(
-    'user', (select json_build_object('id', u.id, 'email', u.email)
-             from iam.users as u where u.id = iam.current_user_id()),
-    'organization', (select json_build_object('id', o.id, 'name', o.name)
-                     from iam.organizations as o where o.id = iam.current_org_id()),
-    'role', iam.member_role())::text
+select u.id, u.email, o.id, o.name
+from iam.users as u, iam.organizations as o
+where u.id = iam.current_user_id() and o.id = iam.current_org_id()
 """
 
 
-async def me(db: Tenant) -> str:
-    row = await db.fetchone(ME)
-    assert row is not None
-    return str(row[0])
+@dataclass(frozen=True)
+class Me:
+    user_id: UUID
+    email: str
+    organization_id: UUID
+    organization_name: str
+    role: str
+
+
+async def me(db: Tenant) -> Me:
+    role, row = await db.fetchone_with_role(ME)
+    # A member (the Tenant let the request through) sees its user and organization.
+    assert role is not None and row is not None
+    user_id, email, organization_id, organization_name = row
+    return Me(user_id, email, organization_id, organization_name, role)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Request
 from psycopg.errors import UniqueViolation
 
 from service.client_ip import client_ip
 from service.deps import IdentityTx, State, TenantTx
 from service.errors import Problem, not_found, unauthorized
 from service.queries import auth as queries
-from service.responses import problems, raw_json
+from service.responses import problems
 from service.schemas import (
     LoginIn,
     MeOut,
@@ -101,8 +101,13 @@ async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
 
 
 @router.get("/me", response_model=MeOut, responses=problems(401, 403))
-async def me(tenant: TenantTx) -> Response:
-    return raw_json(await queries.me(tenant))
+async def me(tenant: TenantTx) -> MeOut:
+    found = await queries.me(tenant)
+    return MeOut(
+        user=UserOut(id=found.user_id, email=found.email),
+        organization=OrganizationRef(id=found.organization_id, name=found.organization_name),
+        role=found.role,
+    )
 
 
 @router.post("/switch-organization", response_model=TokenOut, responses=problems(401, 404))

@@ -37,8 +37,8 @@ def hashing_threads(workers: int) -> int:
 # glibc's defaults are kept on purpose: once a 19 MiB block has been freed,
 # glibc serves the next one from the freeing thread's arena and keeps it
 # there, so each hashing thread holds one buffer for good. That is a bounded
-# cost per worker (threads x 19 MiB), and it spares every hash about 4,900
-# page faults of a fresh mapping: a third of its CPU time. So the threads
+# cost per worker (threads x 19 MiB), and it spares every hash the 4,864
+# page faults of a fresh mapping: a quarter of its CPU time. So the threads
 # live as long as the process, shared by every Passwords in it.
 @functools.cache
 def _executor(threads: int) -> ThreadPoolExecutor:

@@ -59,6 +59,8 @@ class TokenService:
         return jwt.encode(claims, self.secret, algorithm=ALGORITHM)
 
     def verify(self, token: str) -> Claims:
+        if len(token) > MAX_TOKEN_BYTES:
+            raise InvalidToken("token too large")
         cached = self._verified.get(token)
         if cached is not None:
             # PyJWT's rule: expired once exp <= now - leeway.
@@ -72,8 +74,6 @@ class TokenService:
         return claims
 
     def _verify(self, token: str) -> Claims:
-        if len(token) > MAX_TOKEN_BYTES:
-            raise InvalidToken("token too large")
         for secret in (self.secret, *self.previous_secrets):
             try:
                 # One parse: header and claims together. algorithms=[HS256]

@@ -68,6 +68,7 @@ def test_a_refused_token_is_not_cached() -> None:
     for _ in range(2):
         with pytest.raises(InvalidToken):
             tokens_.verify(forged)
+    assert tokens_._verified == {}
 
 
 def test_the_cache_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
