@@ -7,6 +7,6 @@ from pathlib import Path
 # whether or not the build step installed it.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from service.vercel import create_serverless_app
+from service.http.vercel import create_serverless_app
 
 app = create_serverless_app()

@@ -19,9 +19,9 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from bench.plan import PASSWORD, Plan
 from bench.seed import seed, seed_tag
-from service.database import conninfo_to_url
-from service.embedded import EmbeddedPostgres
-from service.migrate import apply_policies, run_dbmate
+from service.db.embedded import EmbeddedPostgres
+from service.db.migrate import apply_policies, run_dbmate
+from service.db.target import conninfo_to_url
 from service.security.passwords import Passwords
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 import psutil  # type: ignore[import-untyped]
 from psycopg.conninfo import conninfo_to_dict
 
-from service.embedded import free_port
+from service.db.embedded import free_port
 from service.security.tokens import TokenService
 
 LUA = Path(__file__).resolve().parent / "lua" / "requests.lua"

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.plan import Plan
-from service.embedded import wheel_bin_dir
-from service.queries import projects
-from service.tenancy import READ_MEMBER_ROLE, SET_TENANT_CONTEXT
+from service.db.embedded import wheel_bin_dir
+from service.db.queries import projects
+from service.db.runner import READ_MEMBER_ROLE, SET_TENANT_CONTEXT
 
 COLUMNS = ", ".join(projects.COLUMNS)
 ORG = "md5('o' || :o)::uuid"

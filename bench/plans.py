@@ -1,6 +1,6 @@
 """The plans PostgreSQL chooses for the API's hot queries, as the runtime role with a context.
 
-Each query is the API's own SQL (service/queries/projects.py), explained twice:
+Each query is the API's own SQL (service/db/queries/projects.py), explained twice:
 as a custom plan (what the first executions of a prepared statement get) and
 as the generic plan (what a prepared statement may switch to after five
 executions; plan_cache_mode = force_generic_plan makes PostgreSQL show it).
@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from service.queries import projects
-from service.tenancy import SET_TENANT_CONTEXT
+from service.db.queries import projects
+from service.db.runner import SET_TENANT_CONTEXT
 
 Conn = psycopg.Connection[Any]
 

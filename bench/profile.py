@@ -27,7 +27,7 @@ from bench.database import BenchServer
 from bench.http import api_environment, new_secret, token_service
 from bench.plan import Plan
 from bench.run import sample_tenants, tenant_tokens
-from service.app import create_app
+from service.http.app import create_app
 from service.settings import Settings
 
 # Grouped by the first path fragment that matches; the rest is "other".

@@ -314,7 +314,7 @@ a run are deleted at its start and end. Full scale: 10,000 organizations,
 ORG_USER and a READ_ONLY member), 1,000,000 projects: 100,000 in one big
 tenant, 10 in another, about 90 in each of the rest.
 
-**Plans.** The hot queries of `service/queries/projects.py`, explained as
+**Plans.** The hot queries of `service/db/queries/projects.py`, explained as
 `iam_authenticated` with a context. `tests/bench/test_explain.py` asserts the
 same on a smaller seeded database in CI, so a policy that forces a sequential
 scan fails the build.

@@ -26,7 +26,7 @@ from bench.plan import (
     org_id,
     user_id,
 )
-from service.pagination import encode_cursor
+from service.http.pagination import encode_cursor
 from service.security.tokens import TokenService
 
 Log = Callable[[str], None]

@@ -18,9 +18,9 @@ import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from service.database import conninfo_to_url
-from service.embedded import EmbeddedPostgres
-from service.migrate import apply_policies, run_dbmate
+from service.db.embedded import EmbeddedPostgres
+from service.db.migrate import apply_policies, run_dbmate
+from service.db.target import conninfo_to_url
 
 REPO = Path(__file__).resolve().parent.parent
 TEST_DATA_DIR = Path(os.environ.get("RLS_IAM_TEST_DATA_DIR", REPO / ".rls-iam-test"))

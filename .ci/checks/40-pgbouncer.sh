@@ -44,7 +44,7 @@ grep -q TEST_API_DATABASE_URL tests/api/conftest.py || {
 read -r PG_HOST PG_PORT DIRECT_URL < <(python - "$PG15_URL" <<'PY'
 import sys
 from psycopg.conninfo import conninfo_to_dict
-from service.database import conninfo_to_url
+from service.db.target import conninfo_to_url
 params = conninfo_to_dict(sys.argv[1])
 params.setdefault("sslmode", "disable")
 print(params.get("host") or "127.0.0.1", params.get("port") or "5432",

@@ -24,8 +24,8 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from service.audit.catalog import snapshot
 from service.audit.connection import AuditError, connect, database_name, with_dbname
-from service.database import conninfo_to_url
-from service.migrate import apply_policies, run_dbmate
+from service.db.migrate import apply_policies, run_dbmate
+from service.db.target import conninfo_to_url
 
 SCRATCH_PREFIX = "rls_iam_policy_check_"
 

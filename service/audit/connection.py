@@ -7,7 +7,7 @@ from typing import Any
 import psycopg
 from psycopg.conninfo import make_conninfo
 
-from service.database import resolve_database
+from service.db.target import resolve_database
 from service.settings import get_settings
 
 Conn = psycopg.Connection[Any]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import psycopg
 
 from service.audit.connection import AuditError, Conn
-from service.tenancy import SET_TENANT_CONTEXT
+from service.db.runner import SET_TENANT_CONTEXT
 
 ALLOWED = "allowed"
 DENIED = "denied"

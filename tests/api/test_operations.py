@@ -10,7 +10,7 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
+from service.http.app import create_app
 from tests.api.conftest import PASSWORD, TEST_SECRET, assert_problem, make_settings, unique_email
 from tests.conftest import TestDatabase, create_database, drop_database
 

@@ -189,7 +189,7 @@ def test_longest_allowed_names_are_accepted(client: TestClient, tenant: Org) -> 
     assert response.json()["name"] == name
 
 
-# pydantic checks min_length before strip_whitespace in service/schemas.py's Name,
+# pydantic checks min_length before strip_whitespace in service/http/schemas.py's Name,
 # so "   " passes validation as "" and only the database's check constraint
 # refuses it (23514): the 422 then has no errors[] naming the field.
 BLANK_NAMES = [

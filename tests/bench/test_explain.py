@@ -1,7 +1,7 @@
 """The API's hot queries read iam.projects through the right index, never a sequential scan.
 
 On a seeded database (a big tenant of 2,000 projects among 200 small ones,
-analyzed), each query of service/queries/projects.py is explained as
+analyzed), each query of service/db/queries/projects.py is explained as
 iam_authenticated with a context, as a custom and as a generic plan. A policy
 or query change that makes PostgreSQL scan the table fails here.
 """

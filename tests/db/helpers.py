@@ -10,7 +10,7 @@ from typing import Any
 
 import psycopg
 
-from service.tenancy import SET_ANON_CONTEXT, SET_TENANT_CONTEXT
+from service.db.runner import SET_ANON_CONTEXT, SET_TENANT_CONTEXT
 
 Conn = psycopg.Connection[Any]
 

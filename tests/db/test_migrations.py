@@ -17,8 +17,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from service.database import conninfo_to_url
-from service.migrate import apply_policies, db_dir, run_dbmate
+from service.db.migrate import apply_policies, db_dir, run_dbmate
+from service.db.target import conninfo_to_url
 from tests.conftest import create_database, drop_database
 
 pytestmark = pytest.mark.slow

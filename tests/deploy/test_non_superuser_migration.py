@@ -30,11 +30,11 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from service.database import conninfo_to_url
-from service.embedded import EmbeddedPostgres
-from service.migrate import RUNTIME_ROLES, apply_policies, run_dbmate
+from service.db.embedded import EmbeddedPostgres
+from service.db.migrate import RUNTIME_ROLES, apply_policies, run_dbmate
+from service.db.runner import SET_ANON_CONTEXT, SET_TENANT_CONTEXT
+from service.db.target import conninfo_to_url
 from service.security.passwords import Passwords
-from service.tenancy import SET_ANON_CONTEXT, SET_TENANT_CONTEXT
 from tests.conftest import drop_database
 
 if TYPE_CHECKING:

@@ -34,8 +34,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from service.http.state import AppState
 from service.settings import AppEnv, ConfigurationError, Pooler, Settings, get_settings
-from service.state import AppState
 from tests import conftest as root_conftest
 from tests.api.conftest import PASSWORD, TEST_SECRET, unique_email
 from tests.conftest import (

@@ -24,7 +24,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from service.app import create_app
+from service.http.app import create_app
 from tests.api.conftest import PASSWORD, TEST_SECRET, make_settings, unique_email
 from tests.ops.conftest import access_lines, parse_log
 from tests.resilience.conftest import server_env

@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.app import create_app
+from service.http.app import create_app
 from tests.api.conftest import make_settings, register
 
 if TYPE_CHECKING:

@@ -29,7 +29,7 @@ import httpx
 import psycopg
 import pytest
 
-from service.embedded import EmbeddedPostgres
+from service.db.embedded import EmbeddedPostgres
 from tests.api.conftest import register
 from tests.conftest import migrate
 from tests.resilience.conftest import server_env

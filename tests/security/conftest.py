@@ -16,7 +16,7 @@ import psycopg
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.app import create_app
+from service.http.app import create_app
 from service.security.tokens import TokenService
 from service.settings import Settings
 

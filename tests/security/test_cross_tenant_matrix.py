@@ -30,7 +30,7 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from service.pagination import encode_cursor
+from service.http.pagination import encode_cursor
 from tests.api.conftest import PASSWORD, Actor, add_member, register, unique_email
 from tests.conftest import TestDatabase
 

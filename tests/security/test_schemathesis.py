@@ -29,7 +29,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from service.app import create_app
+from service.http.app import create_app
 from tests.api.conftest import Actor, add_member, register
 from tests.conftest import TestDatabase
 from tests.security.conftest import make_settings

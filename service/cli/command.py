@@ -1,0 +1,73 @@
+"""The rls-iam command: serve the API, migrate the database, audit its policies."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from service.db.embedded import EmbeddedPostgres
+from service.db.migrate import apply_policies, run_dbmate
+from service.db.target import resolve_database
+from service.settings import get_settings
+
+
+def _db(command: str) -> int:
+    settings = get_settings()
+    if command == "stop":
+        EmbeddedPostgres(settings.rls_iam_data_dir).stop()
+        return 0
+    target = resolve_database(settings)
+    if command == "migrate":
+        code = run_dbmate(target.url, "up" if target.embedded else "migrate")
+        if code == 0:
+            tables = apply_policies(target.conninfo)
+            print(f"Applied policies: {', '.join(tables)}")
+        return code
+    if command == "rollback":
+        return run_dbmate(target.url, "rollback")
+    if command == "status":
+        return run_dbmate(target.url, "status")
+    if command == "dump":
+        return run_dbmate(target.url, "dump")
+    raise AssertionError(command)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="rls-iam", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser("serve", help="run the HTTP API")
+    serve.add_argument("--host", help="address to bind (HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port to bind (PORT, default 3000)")
+    serve.add_argument("--workers", type=int, help="worker processes (WORKERS, default 1)")
+
+    db = commands.add_parser("db", help="migrations and policies")
+    db.add_argument(
+        "action",
+        choices=["migrate", "rollback", "status", "dump", "stop"],
+        help="migrate: apply migrations then db/policies; rollback: undo the last migration; "
+        "status: list migrations; dump: write db/schema.sql; stop: stop the embedded server",
+    )
+    policies = commands.add_parser("policies", help="audit the live policies (check, matrix, lint)")
+    policies.add_argument("policies_args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "db":
+        return _db(args.action)
+    if args.command == "serve":
+        from service.cli.server import serve
+
+        return serve(host=args.host, port=args.port, workers=args.workers)
+    if args.command == "policies":
+        from service.audit.cli import main as policies_main
+
+        return policies_main(args.policies_args)
+    raise AssertionError(args.command)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The database layer: where the database is, the pool, the per-request runner, all SQL."""

@@ -1,0 +1,1 @@
+"""The HTTP layer: app factory, middleware, dependencies, problem responses, routers."""

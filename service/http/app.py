@@ -1,0 +1,93 @@
+"""The FastAPI application: factory, lifespan, routers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from service.db.migrate import latest_migration_version
+from service.db.pool import create_pool
+from service.db.target import resolve_database
+from service.http import metrics
+from service.http.errors import install_error_handlers
+from service.http.logging_setup import configure_logging
+from service.http.middleware import RequestContextMiddleware
+from service.http.routers import auth, health, members, organizations, projects
+from service.http.state import AppState
+from service.security.passwords import Passwords, hashing_threads
+from service.security.signing_secret import previous_secrets, signing_secret
+from service.security.tokens import TokenService
+from service.settings import Settings, get_settings
+
+DESCRIPTION = """
+Multi-tenant identity and access API. Tenant isolation and role checks are
+enforced by PostgreSQL row-level security; see `db/policies/`.
+
+Errors are RFC 9457 `application/problem+json`. Lists are keyset-paginated:
+pass `next_cursor` back as `?cursor=`.
+"""
+
+
+def build_state(settings: Settings) -> AppState:
+    tokens = TokenService(
+        secret=signing_secret(settings),
+        previous_secrets=previous_secrets(settings),
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        ttl_seconds=settings.jwt_access_ttl_seconds,
+        leeway_seconds=settings.jwt_leeway_seconds,
+    )
+    target = resolve_database(settings)
+    return AppState(
+        settings=settings,
+        conninfo=target.conninfo,
+        pool=create_pool(target.conninfo, settings),
+        tokens=tokens,
+        passwords=Passwords(threads=hashing_threads(settings.workers)),
+        latest_migration=latest_migration_version(),
+    )
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level)
+    state = build_state(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        # wait=False: the API starts, and /readyz tells when the database
+        # answers. Where no lifespan runs (serverless), get_state opens it.
+        await state.ready_pool()
+        await state.passwords.warm_up()
+        try:
+            yield
+        finally:
+            await state.pool.close()
+
+    app = FastAPI(
+        title="rls-iam",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        # The documentation's order, whatever the order of the routes.
+        openapi_tags=[
+            {"name": name}
+            for name in ("auth", "organizations", "members", "projects", "operations")
+        ],
+    )
+    app.state.rls_iam = state
+    install_error_handlers(app)
+    # Routes are matched in order: the busiest first.
+    for module in (projects, members, auth, organizations, health, metrics):
+        app.include_router(module.router)
+    metrics.register_pool(state.pool)
+    app.add_middleware(RequestContextMiddleware)
+    return app
+
+
+def app_factory() -> Any:
+    """Entry point for `uvicorn --factory service.http.app:app_factory`."""
+    return create_app()

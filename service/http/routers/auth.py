@@ -1,0 +1,129 @@
+"""Registration, login, switching organization and the caller's identity (CONTRACT §4)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from psycopg.errors import UniqueViolation
+
+from service.db.queries import auth as queries
+from service.db.queries.throttle import record_login_failure, throttle_wait
+from service.db.runner import anon_transaction
+from service.http.client_ip import client_ip
+from service.http.deps import IdentityRunner, MemberRunner, State
+from service.http.errors import Problem, not_found, too_many_requests, unauthorized
+from service.http.responses import problems
+from service.http.schemas import (
+    LoginIn,
+    MeOut,
+    OrganizationRef,
+    RegisterIn,
+    RegisterOut,
+    SwitchOrganizationIn,
+    TokenOut,
+    UserOut,
+)
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+_BAD_LOGIN = "Invalid email, password or organization."
+
+
+@router.post("/register", status_code=201, response_model=RegisterOut, responses=problems(409, 429))
+async def register(state: State, request: Request, body: RegisterIn) -> RegisterOut:
+    timeout = state.settings.database_statement_timeout_ms
+    client = client_ip(request, state.settings.trusted_proxies)
+    async with anon_transaction(state.pool, timeout) as conn:
+        wait = await throttle_wait(conn, state.settings, client, None)
+    if wait:
+        raise too_many_requests(wait)
+    # Hash outside any transaction, so no connection waits on argon2.
+    password_hash = await state.passwords.hash(body.password)
+    async with anon_transaction(state.pool, timeout) as conn:
+        try:
+            created = await queries.register(
+                conn, body.email, password_hash, body.organization_name
+            )
+        except UniqueViolation:
+            raise Problem(409, "An account with this email already exists.") from None
+    token = state.tokens.issue(created.user_id, created.organization_id, "ORG_ADMIN")
+    return RegisterOut(
+        access_token=token,
+        expires_in=state.tokens.ttl_seconds,
+        user=UserOut(id=created.user_id, email=created.email),
+        organization=OrganizationRef(id=created.organization_id, name=created.organization_name),
+        role="ORG_ADMIN",
+    )
+
+
+@router.post("/login", response_model=TokenOut, responses=problems(401, 429))
+async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
+    timeout = state.settings.database_statement_timeout_ms
+    client = client_ip(request, state.settings.trusted_proxies)
+    async with anon_transaction(state.pool, timeout) as conn:
+        wait = await throttle_wait(conn, state.settings, client, body.email)
+        candidate = (
+            None if wait else await queries.login_lookup(conn, body.email, body.organization_id)
+        )
+    if wait:
+        raise too_many_requests(wait)
+    # Unknown email, wrong password, inactive user and foreign organization
+    # all verify one hash and give the same answer.
+    verified = await state.passwords.verify(
+        candidate.password_hash if candidate else None, body.password
+    )
+    if (
+        candidate is None
+        or not verified
+        or not candidate.is_active
+        or candidate.organization_id is None
+        or candidate.organization_name is None
+        or candidate.role is None
+    ):
+        async with anon_transaction(state.pool, timeout) as conn:
+            await record_login_failure(conn, state.settings, body.email)
+        raise unauthorized(_BAD_LOGIN)
+    if state.passwords.needs_rehash(candidate.password_hash):
+        new_hash = await state.passwords.hash(body.password)
+        async with anon_transaction(state.pool, timeout) as conn:
+            await queries.set_password_hash(
+                conn, candidate.user_id, candidate.password_hash, new_hash
+            )
+    return TokenOut(
+        access_token=state.tokens.issue(
+            candidate.user_id, candidate.organization_id, candidate.role
+        ),
+        expires_in=state.tokens.ttl_seconds,
+        organization=OrganizationRef(
+            id=candidate.organization_id, name=candidate.organization_name
+        ),
+        role=candidate.role,
+    )
+
+
+@router.get("/me", response_model=MeOut, responses=problems(401, 403))
+async def me(tenant: MemberRunner) -> MeOut:
+    found = await queries.me(tenant)
+    return MeOut(
+        user=UserOut(id=found.user_id, email=found.email),
+        organization=OrganizationRef(id=found.organization_id, name=found.organization_name),
+        role=found.role,
+    )
+
+
+@router.post("/switch-organization", response_model=TokenOut, responses=problems(401, 404))
+async def switch_organization(
+    state: State, tenant: IdentityRunner, body: SwitchOrganizationIn
+) -> TokenOut:
+    membership = await queries.switch_organization(tenant, body.organization_id)
+    if membership is None:
+        raise not_found("Organization")
+    return TokenOut(
+        access_token=state.tokens.issue(
+            tenant.user_id, membership.organization_id, membership.role
+        ),
+        expires_in=state.tokens.ttl_seconds,
+        organization=OrganizationRef(
+            id=membership.organization_id, name=membership.organization_name
+        ),
+        role=membership.role,
+    )
