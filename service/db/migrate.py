@@ -22,7 +22,7 @@ def db_dir() -> Path:
     configured = os.environ.get("RLS_IAM_DB_DIR")
     if configured:
         return Path(configured)
-    beside_package = Path(__file__).resolve().parent.parent / "db"
+    beside_package = Path(__file__).resolve().parents[2] / "db"
     if (beside_package / "migrations").is_dir():
         return beside_package
     return Path.cwd() / "db"
