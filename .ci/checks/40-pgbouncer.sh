@@ -35,8 +35,8 @@ fi
 pgbouncer --version | head -n 1
 
 # Without it, the API suite would quietly run without the pooler.
-grep -q TEST_API_DATABASE_URL tests/api/conftest.py || {
-  echo "tests/api/conftest.py does not route the app through TEST_API_DATABASE_URL" >&2
+grep -q TEST_API_DATABASE_URL tests/support/api.py || {
+  echo "tests/support/api.py does not route the app through TEST_API_DATABASE_URL" >&2
   exit 1
 }
 

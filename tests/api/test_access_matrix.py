@@ -26,7 +26,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import (
+from tests.support.api import (
     PASSWORD,
     Actor,
     Org,
@@ -37,7 +37,7 @@ from tests.api.conftest import (
     register,
     unique_email,
 )
-from tests.conftest import TestDatabase
+from tests.support.database import TestDatabase
 
 ROLES = ["admin", "user", "read_only", "other_admin", "removed", "anonymous"]
 RESOURCES = ["own", "foreign", "missing"]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import (
+from tests.support.api import (
     PASSWORD,
     Org,
     add_member,
@@ -20,7 +20,7 @@ from tests.api.conftest import (
     register,
     unique_email,
 )
-from tests.conftest import TestDatabase
+from tests.support.database import TestDatabase
 
 
 @pytest.fixture(scope="module")

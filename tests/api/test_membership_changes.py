@@ -18,8 +18,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Actor, Org, add_member, assert_problem, owner_sql, register
-from tests.conftest import TestDatabase
+from tests.support.api import Actor, Org, add_member, assert_problem, owner_sql, register
+from tests.support.database import TestDatabase
 
 
 def admins_of(database: TestDatabase, org_id: str) -> set[str]:

@@ -9,7 +9,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Org, assert_problem, make_org
+from tests.support.api import Org, assert_problem, make_org
 
 
 @pytest.fixture(scope="module")

@@ -11,8 +11,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.http.app import create_app
-from tests.api.conftest import PASSWORD, TEST_SECRET, assert_problem, make_settings, unique_email
-from tests.conftest import TestDatabase, create_database, drop_database
+from tests.support.api import PASSWORD, TEST_SECRET, assert_problem, make_settings, unique_email
+from tests.support.database import TestDatabase, create_database, drop_database
 
 UNREACHABLE = "postgresql://postgres@127.0.0.1:1/nope"
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Actor, Org, add_member, register
+from tests.support.api import Actor, Org, add_member, register
 
 
 def walk(

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Org, make_org
+from tests.support.api import Org, make_org
 
 
 @pytest.fixture(scope="module")

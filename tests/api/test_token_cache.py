@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from service.security import tokens
 from service.security.tokens import InvalidToken, TokenService
-from tests.api.conftest import Org, assert_problem, owner_sql
-from tests.conftest import TestDatabase
+from tests.support.api import Org, assert_problem, owner_sql
+from tests.support.database import TestDatabase
 
 SECRET = "cache-secret-" + "y" * 40
 

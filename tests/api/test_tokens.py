@@ -17,8 +17,8 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import TEST_SECRET, Actor, Org, assert_problem, make_org, owner_sql
-from tests.conftest import TestDatabase
+from tests.support.api import TEST_SECRET, Actor, Org, assert_problem, make_org, owner_sql
+from tests.support.database import TestDatabase
 
 ISSUER = "rls-iam"
 AUDIENCE = "rls-iam-api"

@@ -13,8 +13,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import PASSWORD, Org, assert_problem, make_org, owner_sql
-from tests.conftest import TestDatabase
+from tests.support.api import PASSWORD, Org, assert_problem, make_org, owner_sql
+from tests.support.database import TestDatabase
 
 
 @pytest.fixture(scope="module")

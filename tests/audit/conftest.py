@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from service.audit.cli import main
-from tests.conftest import create_database, drop_database, migrate, with_dbname
+from tests.support.audit import RunPolicies
+from tests.support.database import create_database, drop_database, migrate, with_dbname
 
 
 @pytest.fixture(scope="session")
@@ -36,15 +37,6 @@ def scratch_copy(server_conninfo: str, pristine: str) -> Iterator[str]:
         conn.execute(f'create database "{name}" template "{pristine}"')
     yield with_dbname(server_conninfo, name)
     drop_database(server_conninfo, name)
-
-
-def run_sql(conninfo: str, statements: str) -> None:
-    """Commit statements as the migrating (super)user."""
-    with psycopg.connect(conninfo, autocommit=True) as conn:
-        conn.execute(statements)  # type: ignore[arg-type]  # the test's own SQL
-
-
-RunPolicies = Callable[..., tuple[int, str, str]]
 
 
 @pytest.fixture

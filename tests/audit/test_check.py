@@ -10,8 +10,8 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from service.audit import check as check_module
-from tests import conftest as root
-from tests.audit.conftest import RunPolicies, run_sql
+from tests.support.audit import RunPolicies, run_sql
+from tests.support.database import TestDatabase
 
 
 def changed_lines(diff: str) -> list[str]:
@@ -32,7 +32,7 @@ def databases_like(conninfo: str, prefix: str) -> list[str]:
 
 
 def test_freshly_migrated_database_has_no_drift(
-    database: root.TestDatabase, policies: RunPolicies
+    database: TestDatabase, policies: RunPolicies
 ) -> None:
     code, out, _ = policies("check", "--database-url", database.conninfo)
     assert code == 0, out
@@ -40,7 +40,7 @@ def test_freshly_migrated_database_has_no_drift(
 
 
 def test_check_drops_its_scratch_database(
-    database: root.TestDatabase, policies: RunPolicies, monkeypatch: pytest.MonkeyPatch
+    database: TestDatabase, policies: RunPolicies, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A prefix of this test's own, so that checks run by others on the same
     # server at the same time do not count.
@@ -124,7 +124,7 @@ def test_changed_policy_expression_shows_both_versions(
 
 
 def test_role_without_createdb_is_told_so(
-    database: root.TestDatabase, server_conninfo: str, policies: RunPolicies
+    database: TestDatabase, server_conninfo: str, policies: RunPolicies
 ) -> None:
     role = f"rls_iam_audit_nocreatedb_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     run_sql(server_conninfo, f'create role "{role}" login nocreatedb')

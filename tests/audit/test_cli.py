@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import subprocess
 
-from tests import conftest as root
+from tests.support.database import TestDatabase
 
 
 def rls_iam(*args: str) -> subprocess.CompletedProcess[str]:
@@ -17,13 +17,13 @@ def rls_iam(*args: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_console_script_lints_a_clean_database_with_exit_0(database: root.TestDatabase) -> None:
+def test_console_script_lints_a_clean_database_with_exit_0(database: TestDatabase) -> None:
     result = rls_iam("lint", "--database-url", database.conninfo)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.startswith("OK: no findings")
 
 
-def test_console_script_prints_the_matrix_as_json(database: root.TestDatabase) -> None:
+def test_console_script_prints_the_matrix_as_json(database: TestDatabase) -> None:
     result = rls_iam("matrix", "--format", "json", "--database-url", database.conninfo)
     assert result.returncode == 0, result.stderr
     assert '"delete_project"' in result.stdout

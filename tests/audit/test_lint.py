@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from tests import conftest as root
-from tests.audit.conftest import RunPolicies, run_sql
+from tests.support.audit import RunPolicies, run_sql
+from tests.support.database import TestDatabase
 
 
-def test_migrated_database_lints_clean(database: root.TestDatabase, policies: RunPolicies) -> None:
+def test_migrated_database_lints_clean(database: TestDatabase, policies: RunPolicies) -> None:
     code, out, _ = policies("lint", "--database-url", database.conninfo)
     assert code == 0, out
     assert out.startswith("OK: no findings") and out.count("\n") == 1

@@ -8,8 +8,8 @@ from pathlib import Path
 import psycopg
 
 from service.audit.matrix import ACTIONS
-from tests import conftest as root
-from tests.audit.conftest import RunPolicies, run_sql
+from tests.support.audit import RunPolicies, run_sql
+from tests.support.database import TestDatabase
 
 HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent.parent / "docs" / "policies.md"
@@ -38,9 +38,7 @@ EXPECTED = {
 }
 
 
-def test_measured_matrix_is_the_role_table(
-    database: root.TestDatabase, policies: RunPolicies
-) -> None:
+def test_measured_matrix_is_the_role_table(database: TestDatabase, policies: RunPolicies) -> None:
     code, out, _ = policies("matrix", "--format", "json", "--database-url", database.conninfo)
     assert code == 0
     assert json.loads(out) == EXPECTED
@@ -51,7 +49,7 @@ def test_committed_expected_matrix_is_the_role_table() -> None:
     assert json.loads(EXPECTED_FILE.read_text()) == EXPECTED
 
 
-def test_docs_policies_md_is_current(database: root.TestDatabase, policies: RunPolicies) -> None:
+def test_docs_policies_md_is_current(database: TestDatabase, policies: RunPolicies) -> None:
     code, out, _ = policies("matrix", "--format", "markdown", "--database-url", database.conninfo)
     assert code == 0
     assert DOCS.read_text() == out, (
@@ -59,9 +57,7 @@ def test_docs_policies_md_is_current(database: root.TestDatabase, policies: RunP
     )
 
 
-def test_text_format_has_a_row_per_action(
-    database: root.TestDatabase, policies: RunPolicies
-) -> None:
+def test_text_format_has_a_row_per_action(database: TestDatabase, policies: RunPolicies) -> None:
     code, out, _ = policies("matrix", "--database-url", database.conninfo)
     assert code == 0
     header, *rows = out.splitlines()
@@ -84,7 +80,7 @@ def _row_counts(conninfo: str) -> list[int]:
 
 
 def test_matrix_leaves_the_database_as_it_was(
-    database: root.TestDatabase, policies: RunPolicies
+    database: TestDatabase, policies: RunPolicies
 ) -> None:
     before = _row_counts(database.conninfo)
     code, _, _ = policies("matrix", "--format", "json", "--database-url", database.conninfo)

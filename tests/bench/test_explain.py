@@ -18,7 +18,7 @@ import pytest
 from bench import plans
 from bench.plan import BIG_TENANT, Plan, admin_of, org_id, user_id
 from bench.seed import seed
-from tests.conftest import create_database, drop_database, migrate
+from tests.support.database import create_database, drop_database, migrate
 
 PLAN = Plan.at_scale(0.02)
 TYPICAL_TENANT = 3

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.conftest import TestDatabase
-from tests.db.helpers import Committed, Conn, World, committed, make_world
+from tests.support.database import TestDatabase
+from tests.support.sql import Committed, Conn, World, committed, make_world
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.db.helpers import Conn
+from tests.support.sql import Conn
 
 # The tables of CONTRACT §2, and the auth rate-limit counters (reached only
 # through definer functions). A new table must be added here, with its policies.

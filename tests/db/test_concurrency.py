@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from tests.db.helpers import Committed, Conn, act_as, connect
+from tests.support.sql import Committed, Conn, act_as, connect
 
 JOIN_TIMEOUT = 15.0
 

@@ -11,14 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.db.helpers import (
-    Committed,
-    Conn,
-    World,
-    act_as,
-    connect,
-    ids,
-)
+from tests.support.sql import Committed, Conn, World, act_as, connect, ids
 
 TABLES = ["organizations", "users", "organization_memberships", "projects"]
 TENANT_TABLES = ["organizations", "organization_memberships", "projects"]

@@ -13,7 +13,7 @@ import uuid
 import psycopg
 import pytest
 
-from tests.db.helpers import (
+from tests.support.sql import (
     Conn,
     World,
     act_as,

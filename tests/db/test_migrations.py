@@ -19,7 +19,7 @@ import pytest
 
 from service.db.migrate import apply_policies, db_dir, run_dbmate
 from service.db.target import conninfo_to_url
-from tests.conftest import create_database, drop_database
+from tests.support.database import create_database, drop_database
 
 pytestmark = pytest.mark.slow
 

@@ -14,7 +14,7 @@ import uuid
 import psycopg
 import pytest
 
-from tests.db.helpers import Conn, World, act_as, act_as_owner, ids
+from tests.support.sql import Conn, World, act_as, act_as_owner, ids
 
 UUID_PATTERN = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", re.I)
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.db.helpers import Conn, World, act_as, act_as_anon, act_as_owner
+from tests.support.sql import Conn, World, act_as, act_as_anon, act_as_owner
 
 STATEMENTS = {
     "select": "select * from iam.rate_limit_buckets",

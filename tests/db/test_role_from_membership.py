@@ -13,7 +13,7 @@ import uuid
 import psycopg
 import pytest
 
-from tests.db.helpers import Committed, Conn, Tenant, act_as, connect, ids
+from tests.support.sql import Committed, Conn, SeededOrganization, act_as, connect, ids
 
 
 def _role(conn: Conn) -> str | None:
@@ -22,7 +22,9 @@ def _role(conn: Conn) -> str | None:
     return None if row[0] is None else str(row[0])
 
 
-def _change_role(conninfo: str, admin: Tenant, user_id: uuid.UUID, role: str | None) -> None:
+def _change_role(
+    conninfo: str, admin: SeededOrganization, user_id: uuid.UUID, role: str | None
+) -> None:
     """An ORG_ADMIN of the tenant changes (or, with None, removes) a membership, and commits."""
     with connect(conninfo) as conn:
         act_as(conn, admin.admin, admin.org_id)

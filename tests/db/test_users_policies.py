@@ -14,7 +14,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.db.helpers import (
+from tests.support.sql import (
     ACTORS,
     EMPTY_CONTEXT,
     MALFORMED_CONTEXT,

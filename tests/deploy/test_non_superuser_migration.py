@@ -35,10 +35,10 @@ from service.db.migrate import RUNTIME_ROLES, apply_policies, run_dbmate
 from service.db.runner import SET_ANON_CONTEXT, SET_TENANT_CONTEXT
 from service.db.target import conninfo_to_url
 from service.security.passwords import Passwords
-from tests.conftest import drop_database
+from tests.support.database import drop_database
 
 if TYPE_CHECKING:
-    from tests.conftest import TestDatabase
+    from tests.support.database import TestDatabase
 
 
 class RoleGrantRefused(Exception):

@@ -10,7 +10,7 @@ per request (TestClient without its `with` block) and one loop without a
 lifespan (httpx.ASGITransport).
 
 Through a transaction-mode PgBouncer when TEST_API_DATABASE_URL names one
-(.ci/checks/40-pgbouncer.sh starts it; see tests/resilience/conftest.py),
+(.ci/checks/40-pgbouncer.sh starts it; see tests/support/api.py),
 and directly in every run, against a migrated database of this module's own.
 """
 
@@ -26,7 +26,6 @@ import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING
 
 import httpx
 import psycopg
@@ -36,20 +35,15 @@ from fastapi.testclient import TestClient
 
 from service.http.state import AppState
 from service.settings import AppEnv, ConfigurationError, Pooler, Settings, get_settings
-from tests import conftest as root_conftest
-from tests.api.conftest import PASSWORD, TEST_SECRET, unique_email
-from tests.conftest import (
+from tests.support.api import PASSWORD, TEST_SECRET, pooler_url, unique_email
+from tests.support.database import (
     REPO,
+    TestDatabase,
     create_database,
     drop_database,
     migrate,
     with_dbname,
 )
-from tests.resilience.conftest import pooler_url
-
-if TYPE_CHECKING:
-    # For annotations only: pytest would try to collect a Test* class.
-    from tests.conftest import TestDatabase
 
 ENTRYPOINT = REPO / "api" / "index.py"
 # The name Vercel's vc_init.py gives the handler module.
@@ -100,7 +94,7 @@ def entry_database(server_conninfo: str) -> Iterator[TestDatabase]:
     name = f"rls_iam_vercel_{os.getpid()}_{uuid.uuid4().hex[:6]}"
     conninfo = create_database(server_conninfo, name)
     migrate(conninfo)
-    yield root_conftest.TestDatabase(name=name, conninfo=conninfo, server_conninfo=server_conninfo)
+    yield TestDatabase(name=name, conninfo=conninfo, server_conninfo=server_conninfo)
     drop_database(server_conninfo, name)  # with (force)
 
 

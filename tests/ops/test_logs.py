@@ -25,14 +25,15 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.http.app import create_app
-from tests.api.conftest import PASSWORD, TEST_SECRET, make_settings, unique_email
-from tests.ops.conftest import access_lines, parse_log
-from tests.resilience.conftest import server_env
-from tests.resilience.processes import ApiServer
+from tests.support.api import PASSWORD, TEST_SECRET, make_settings, unique_email
+from tests.support.logs import access_lines, parse_log
+from tests.support.processes import ApiServer, server_env
 
 if TYPE_CHECKING:
     # Imported for annotations only: pytest would try to collect a Test* class.
-    from tests.conftest import TestDatabase
+    from tests.support.database import TestDatabase
+
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 CLIENT_TIMEOUT = 15.0
 WRONG_PASSWORD = "wrong-" + uuid.uuid4().hex

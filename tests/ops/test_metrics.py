@@ -16,11 +16,11 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
 from service.http.app import create_app
-from tests.api.conftest import make_settings, register
+from tests.support.api import make_settings, register
 
 if TYPE_CHECKING:
     # Imported for annotations only: pytest would try to collect a Test* class.
-    from tests.conftest import TestDatabase
+    from tests.support.database import TestDatabase
 
 POOL_MIN = 1
 POOL_MAX = 7  # a size no other app of the session uses: the gauges are this app's pool

@@ -1,6 +1,6 @@
 """SIGTERM on `rls-iam serve`: the request in flight ends, new ones are refused, the pool closes.
 
-The server runs against a PostgreSQL of its own (tests/resilience/processes.py),
+The server runs against a PostgreSQL of its own (tests/support/processes.py),
 so every backend named 'rls-iam' there is this server's, and that database's
 log_min_messages is debug1: PostgreSQL then logs "unexpected EOF on client
 connection" for every connection whose client vanished without closing it,
@@ -30,10 +30,11 @@ import psycopg
 import pytest
 
 from service.db.embedded import EmbeddedPostgres
-from tests.api.conftest import register
-from tests.conftest import migrate
-from tests.resilience.conftest import server_env
-from tests.resilience.processes import ApiServer, ThrowawayPostgres
+from tests.support.api import register
+from tests.support.database import migrate
+from tests.support.processes import ApiServer, ThrowawayPostgres, server_env
+
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 DATABASE = "rls_iam"
 APP_BACKENDS = (

@@ -15,14 +15,15 @@ import httpx
 import psutil
 import pytest
 
-from tests.api.conftest import register
-from tests.ops.conftest import parse_log
-from tests.resilience.conftest import server_env
-from tests.resilience.processes import ApiServer
+from tests.support.api import register
+from tests.support.logs import parse_log
+from tests.support.processes import ApiServer, server_env
 
 if TYPE_CHECKING:
     # Imported for annotations only: pytest would try to collect a Test* class.
-    from tests.conftest import TestDatabase
+    from tests.support.database import TestDatabase
+
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 WORKERS = 2
 CLIENT_TIMEOUT = 15.0

@@ -14,9 +14,9 @@ import httpx
 import psycopg
 import pytest
 
-from tests.api.conftest import PASSWORD, Actor, add_member, register, unique_email
-from tests.conftest import TestDatabase
-from tests.resilience.conftest import run_concurrently
+from tests.support.api import PASSWORD, Actor, add_member, register, unique_email
+from tests.support.concurrency import run_concurrently
+from tests.support.database import TestDatabase
 
 REGISTRATIONS = 50
 PROJECT_CREATES = 20

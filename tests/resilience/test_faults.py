@@ -1,7 +1,7 @@
 """Faults: the database goes away and comes back, a write is killed midway, SQL runs too long.
 
 Each test runs the real `rls-iam serve` against a PostgreSQL server of its
-own (tests/resilience/processes.py), so stopping that server disturbs
+own (tests/support/processes.py), so stopping that server disturbs
 nothing else. Every HTTP call carries a client timeout, so a hang fails the
 test instead of stalling it.
 """
@@ -18,10 +18,11 @@ import httpx
 import psycopg
 import pytest
 
-from tests.api.conftest import PASSWORD, register, unique_email
-from tests.conftest import migrate
-from tests.resilience.conftest import server_env
-from tests.resilience.processes import ApiServer, ThrowawayPostgres
+from tests.support.api import PASSWORD, register, unique_email
+from tests.support.database import migrate
+from tests.support.processes import ApiServer, ThrowawayPostgres, server_env
+
+pytestmark = [pytest.mark.processes, pytest.mark.slow]
 
 DATABASE = "rls_iam"
 FAST = 2.0  # seconds: the longest any request may take while the database is down

@@ -25,9 +25,15 @@ from psycopg.conninfo import conninfo_to_dict
 from service.http.app import create_app
 from service.http.state import AppState
 from service.settings import Settings
-from tests.api.conftest import Actor, add_member, register
-from tests.conftest import TestDatabase, with_dbname
-from tests.resilience.conftest import api_conninfo, api_settings, pooler_url
+from tests.support.api import (
+    Actor,
+    add_member,
+    api_database_url,
+    make_settings,
+    pooler_url,
+    register,
+)
+from tests.support.database import TestDatabase, with_dbname
 
 TENANTS = 6
 REQUESTS_PER_ACTOR = 40
@@ -52,11 +58,11 @@ def shared_connection_settings(database: TestDatabase, **overrides: Any) -> Sett
     if pooler_url() is None:
         values.update(database_pool_min_size=1, database_pool_max_size=1)
     values.update(overrides)
-    return api_settings(database, **values)
+    return make_settings(database, **values)
 
 
 def login_role(database: TestDatabase) -> str:
-    return str(conninfo_to_dict(api_conninfo(database))["user"])
+    return str(conninfo_to_dict(api_database_url(database))["user"])
 
 
 def server_default_statement_timeout(database: TestDatabase) -> str:
@@ -114,7 +120,7 @@ def test_direct_connections_prepare_repeated_statements(database: TestDatabase) 
     # The control for the test above: the probe does see prepared statements
     # when they are on. Direct to PostgreSQL only: behind the pooler they
     # would break.
-    settings = api_settings(
+    settings = make_settings(
         database,
         database_url=database.conninfo,
         database_pooler="none",
@@ -305,7 +311,7 @@ def observer(
     role = login_role(database)
     default_timeout = server_default_statement_timeout(database)
     raw = (
-        psycopg.connect(api_conninfo(database), autocommit=True, prepare_threshold=None)
+        psycopg.connect(api_database_url(database), autocommit=True, prepare_threshold=None)
         if pooler_url()
         else None
     )
@@ -405,7 +411,7 @@ def test_server_connection_has_no_context_after_tenant_transactions(
 
     check_observation(findings, observe_through_app_pool(shared_client), role, default_timeout)
     if pooler_url():
-        with psycopg.connect(api_conninfo(database), autocommit=True) as raw:
+        with psycopg.connect(api_database_url(database), autocommit=True) as raw:
             row = raw.execute(NO_CONTEXT).fetchone()
             assert row is not None
             check_observation(findings, tuple(row), role, default_timeout)

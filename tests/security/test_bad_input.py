@@ -13,9 +13,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import PASSWORD, Org, unique_email
-from tests.conftest import TestDatabase
-from tests.security.conftest import owner_counts, owner_sql
+from tests.support.api import PASSWORD, Org, owner_sql, unique_email
+from tests.support.attacks import owner_counts
+from tests.support.database import TestDatabase
 
 # Text that must never reach a client, whatever the input.
 INTERNALS = ("Traceback", "psycopg", "sqlstate", "constraint", "iam.", "select ", 'File "')

@@ -17,15 +17,9 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.settings import Settings
-from tests.api.conftest import PASSWORD, unique_email
-from tests.conftest import TestDatabase
-from tests.security.conftest import (
-    app_client,
-    make_settings,
-    owner_sql,
-    unique_ip,
-    wait_for_fresh_window,
-)
+from tests.support.api import PASSWORD, make_settings, owner_sql, unique_email
+from tests.support.attacks import app_client, unique_ip, wait_for_fresh_window
+from tests.support.database import TestDatabase
 
 IP_LIMIT = 5
 EMAIL_LIMIT = 3

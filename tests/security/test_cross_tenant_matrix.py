@@ -31,8 +31,8 @@ import pytest
 from fastapi.testclient import TestClient
 
 from service.http.pagination import encode_cursor
-from tests.api.conftest import PASSWORD, Actor, add_member, register, unique_email
-from tests.conftest import TestDatabase
+from tests.support.api import PASSWORD, Actor, add_member, register, unique_email
+from tests.support.database import TestDatabase
 
 ACTORS = ("admin_a", "user_a", "read_only_a", "admin_b", "removed", "anonymous")
 TARGETS = ("own", "other", "nonexistent")

@@ -11,15 +11,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import PASSWORD, Org, add_member, unique_email
-from tests.conftest import TestDatabase
-from tests.security.conftest import (
-    app_client,
-    bearer,
-    make_settings,
-    unique_ip,
-    wait_for_fresh_window,
-)
+from tests.support.api import PASSWORD, Org, add_member, make_settings, unique_email
+from tests.support.attacks import app_client, bearer, unique_ip, wait_for_fresh_window
+from tests.support.database import TestDatabase
 
 Call = Callable[[], httpx.Response]
 

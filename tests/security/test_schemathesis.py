@@ -30,9 +30,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from service.http.app import create_app
-from tests.api.conftest import Actor, add_member, register
-from tests.conftest import TestDatabase
-from tests.security.conftest import make_settings
+from tests.support.api import Actor, add_member, make_settings, register
+from tests.support.database import TestDatabase
+
+pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
 
 EXAMPLES_PER_OPERATION = 20
 CHECKS = [

@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 import psycopg
+import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -27,9 +28,11 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from tests.api.conftest import PASSWORD, unique_email
-from tests.conftest import TestDatabase
-from tests.security.conftest import bearer, token_service
+from tests.support.api import PASSWORD, unique_email
+from tests.support.attacks import bearer, token_service
+from tests.support.database import TestDatabase
+
+pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
 
 ROLES = ("ORG_ADMIN", "ORG_USER", "READ_ONLY")
 # Few names, differing in case too, so that creates and renames collide.

@@ -14,18 +14,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
-from tests.api.conftest import Org, register
-from tests.conftest import TestDatabase
-from tests.security.conftest import (
-    TEST_SECRET,
-    app_client,
-    bearer,
-    forge,
-    make_settings,
-    owner_sql,
-    token_service,
-    valid_claims,
-)
+from tests.support.api import TEST_SECRET, Org, make_settings, owner_sql, register
+from tests.support.attacks import app_client, bearer, forge, token_service, valid_claims
+from tests.support.database import TestDatabase
 
 RIGHT_KEY = TEST_SECRET.encode()
 HS256 = {"alg": "HS256", "typ": "JWT"}

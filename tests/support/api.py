@@ -15,10 +15,15 @@ from fastapi.testclient import TestClient
 
 from service.http.app import create_app
 from service.settings import Settings
-from tests.conftest import TestDatabase, with_dbname
+from tests.support.database import TestDatabase, with_dbname
 
 TEST_SECRET = "test-secret-" + "x" * 40
 PASSWORD = "correct horse battery staple"
+
+
+def pooler_url() -> str | None:
+    """The pooler's URL (any database name), when the app must go through one."""
+    return os.environ.get("TEST_API_DATABASE_URL") or None
 
 
 def api_database_url(database: TestDatabase) -> str:
@@ -28,7 +33,7 @@ def api_database_url(database: TestDatabase) -> str:
     session database's is put in). It routes the app, and only the app,
     through the pooler; fixtures keep their direct connection.
     """
-    through = os.environ.get("TEST_API_DATABASE_URL")
+    through = pooler_url()
     return with_dbname(through, database.name) if through else database.conninfo
 
 

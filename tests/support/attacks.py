@@ -1,4 +1,4 @@
-"""Shared tools of the attack tests: API fixtures, owner SQL, forged tokens, a chosen peer IP."""
+"""Tools of the attack tests: owner counts, forged tokens, a chosen peer IP."""
 
 from __future__ import annotations
 
@@ -19,17 +19,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.http.app import create_app
 from service.security.tokens import TokenService
 from service.settings import Settings
-
-# Re-exported so that pytest finds the API fixtures for this folder too.
-from tests.api.conftest import (  # noqa: F401
-    TEST_SECRET,
-    app_settings,
-    client,
-    make_settings,
-    org,
-    other_org,
-)
-from tests.conftest import TestDatabase
+from tests.support.api import TEST_SECRET
+from tests.support.database import TestDatabase
 
 TABLES = ("users", "organizations", "organization_memberships", "projects")
 
@@ -41,14 +32,6 @@ def owner_counts(database: TestDatabase) -> dict[str, int]:
             table: int(conn.execute(f"select count(*) from iam.{table}").fetchone()[0])  # type: ignore[index]
             for table in TABLES
         }
-
-
-def owner_sql(database: TestDatabase, sql: str, params: Any = None) -> list[tuple[Any, ...]]:
-    with psycopg.connect(database.conninfo) as conn:
-        cursor = conn.execute(sql, params)
-        rows = cursor.fetchall() if cursor.description else []
-        conn.commit()
-        return rows
 
 
 def token_service(secret: str = TEST_SECRET) -> TokenService:

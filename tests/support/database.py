@@ -22,7 +22,7 @@ from service.db.embedded import EmbeddedPostgres
 from service.db.migrate import apply_policies, run_dbmate
 from service.db.target import conninfo_to_url
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TEST_DATA_DIR = Path(os.environ.get("RLS_IAM_TEST_DATA_DIR", REPO / ".rls-iam-test"))
 
 

@@ -26,6 +26,7 @@ import httpx
 from psycopg.conninfo import make_conninfo
 
 from service.db.embedded import free_port, wheel_bin_dir
+from tests.support.api import TEST_SECRET
 
 SYSTEM_PG_BIN = Path(os.environ.get("RLS_IAM_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 SUPERUSER = "postgres"
@@ -211,3 +212,18 @@ class ApiServer:
 
     def log_tail(self, chars: int = 3000) -> str:
         return self.log_path.read_text(errors="replace")[-chars:] if self.log_path.exists() else ""
+
+
+def server_env(database_url: str, **overrides: str) -> dict[str, str]:
+    """The environment of `rls-iam serve` for the tests: rate limits out of the way."""
+    env = {
+        "APP_ENV": "test",
+        "DATABASE_URL": database_url,
+        "DATABASE_POOLER": os.environ.get("TEST_DATABASE_POOLER", "none"),
+        "JWT_ACCESS_SECRET": TEST_SECRET,
+        "LOG_LEVEL": "warning",
+        "RATE_LIMIT_IP_PER_MINUTE": "1000000",
+        "RATE_LIMIT_FAILED_LOGINS_PER_EMAIL": "1000000",
+    }
+    env.update(overrides)
+    return env

@@ -35,7 +35,7 @@ def act_as_owner(conn: Conn) -> None:
 
 
 @dataclass
-class Tenant:
+class SeededOrganization:
     org_id: uuid.UUID
     admin: uuid.UUID
     user: uuid.UUID
@@ -51,7 +51,7 @@ def _user(conn: Conn, email: str) -> uuid.UUID:
     return uuid.UUID(str(row[0]))
 
 
-def make_tenant(conn: Conn, label: str, projects: int = 2) -> Tenant:
+def make_tenant(conn: Conn, label: str, projects: int = 2) -> SeededOrganization:
     """An organization with one member of each role and a few projects, inserted as the owner."""
     act_as_owner(conn)
     suffix = uuid.uuid4().hex[:8]
@@ -60,7 +60,7 @@ def make_tenant(conn: Conn, label: str, projects: int = 2) -> Tenant:
     ).fetchone()
     assert row is not None
     org_id = uuid.UUID(str(row[0]))
-    tenant = Tenant(
+    tenant = SeededOrganization(
         org_id=org_id,
         admin=_user(conn, f"admin-{label}-{suffix}@example.com"),
         user=_user(conn, f"user-{label}-{suffix}@example.com"),
@@ -115,8 +115,8 @@ def ids(conn: Conn, query: str, params: tuple[object, ...] = ()) -> set[uuid.UUI
 
 @dataclass(frozen=True)
 class World:
-    a: Tenant
-    b: Tenant
+    a: SeededOrganization
+    b: SeededOrganization
     extra: uuid.UUID
     outsider: uuid.UUID
 
@@ -202,10 +202,10 @@ def connect(conninfo: str, *, autocommit: bool = False) -> Conn:
 @dataclass
 class Committed:
     conninfo: str
-    tenants: list[Tenant] = field(default_factory=list)
+    tenants: list[SeededOrganization] = field(default_factory=list)
     users: list[uuid.UUID] = field(default_factory=list)
 
-    def tenant(self, label: str, projects: int = 2) -> Tenant:
+    def tenant(self, label: str, projects: int = 2) -> SeededOrganization:
         with connect(self.conninfo) as setup:
             tenant = make_tenant(setup, label, projects)
             setup.commit()
