@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+import service
 from service.db.migrate import latest_migration_version
 from service.db.pool import create_pool
 from service.db.target import resolve_database
@@ -69,7 +70,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(
         title="rls-iam",
-        version="0.1.0",
+        version=service.__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
         # The documentation's order, whatever the order of the routes.

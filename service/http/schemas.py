@@ -189,3 +189,7 @@ class ProblemOut(BaseModel):
 
 class Health(BaseModel):
     status: str
+
+
+class Liveness(Health):
+    version: str  # the release running: the package's and the OpenAPI document's version

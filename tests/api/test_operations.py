@@ -10,6 +10,7 @@ import jwt
 import pytest
 from fastapi.testclient import TestClient
 
+from service import __version__
 from service.http.app import create_app
 from tests.support.api import PASSWORD, TEST_SECRET, assert_problem, make_settings, unique_email
 from tests.support.database import TestDatabase, create_database, drop_database
@@ -20,7 +21,7 @@ UNREACHABLE = "postgresql://postgres@127.0.0.1:1/nope"
 def test_healthz_is_200(client: TestClient) -> None:
     response = client.get("/healthz")
     assert response.status_code == 200
-    assert response.json() == {"status": "ok"}
+    assert response.json() == {"status": "ok", "version": __version__}
 
 
 def test_readyz_is_200_on_a_migrated_database(client: TestClient) -> None:

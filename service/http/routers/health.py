@@ -5,19 +5,20 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
+from service import __version__
 from service.db.queries.health import applied_migration
 from service.db.runner import anon_transaction
 from service.http.deps import State
 from service.http.errors import Problem
-from service.http.schemas import Health
+from service.http.schemas import Health, Liveness
 
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/healthz", response_model=Health)
-async def healthz() -> Health:
-    """200 while the process runs; it never touches the database."""
-    return Health(status="ok")
+@router.get("/healthz", response_model=Liveness)
+async def healthz() -> Liveness:
+    """200 while the process runs, with the release it runs; it never touches the database."""
+    return Liveness(status="ok", version=__version__)
 
 
 @router.get("/readyz", response_model=Health, responses={503: {"description": "Not ready"}})
