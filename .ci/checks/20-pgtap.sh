@@ -1,21 +1,22 @@
 #!/usr/bin/env bash
-# DBA tooling against the system PostgreSQL 15 ($PG15_URL, a superuser URL
-# of a throwaway cluster): migrate a fresh database with `rls-iam db
-# migrate`, run the pgTAP suite with pg_prove, then `rls-iam policies check`,
-# `lint` and `matrix`, whose output must equal the expected matrix and
-# docs/policies.md.
+# DBA tooling against a system PostgreSQL ($PG_URL, a superuser URL of a
+# throwaway cluster; $PG_MAJOR, default 15, its major): migrate a fresh
+# database with `rls-iam db migrate`, run the pgTAP suite with pg_prove,
+# then `rls-iam policies check`, `lint` and `matrix`, whose output must equal
+# the expected matrix and docs/policies.md.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-: "${PG15_URL:?PG15_URL must name a PostgreSQL 15 superuser connection}"
+: "${PG_URL:?PG_URL must name a PostgreSQL superuser connection}"
+PG_MAJOR="${PG_MAJOR:-15}"
 
 if [ "$(id -u)" = 0 ]; then
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-    postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl >/dev/null
+    "postgresql-$PG_MAJOR-pgtap" libtap-parser-sourcehandler-pgtap-perl >/dev/null
 fi
 
 DB="rls_iam_pgtap_$$"
-DB_URL="${PG15_URL%/*}/$DB"
-psql_admin() { psql -X -q -v ON_ERROR_STOP=1 "$PG15_URL" "$@"; }
+DB_URL="${PG_URL%/*}/$DB"
+psql_admin() { psql -X -q -v ON_ERROR_STOP=1 "$PG_URL" "$@"; }
 cleanup() { psql_admin -c "drop database if exists \"$DB\" with (force)" >/dev/null 2>&1 || true; }
 trap cleanup EXIT
 

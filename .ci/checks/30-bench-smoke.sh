@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The bench, small: a 1% dataset, 3 s per measurement, one round, on the
-# embedded PostgreSQL (not the PostgreSQL 15 cluster of .ci/run). It keeps
+# embedded PostgreSQL (not the system PostgreSQL cluster of .ci/run). It keeps
 # `python -m bench` from rotting; it fails when the bench crashes, never on a
 # missed target (those are figures for docs/performance.md, from a full run).
 set -euo pipefail

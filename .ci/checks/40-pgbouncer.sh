@@ -7,14 +7,14 @@
 # DATABASE_POOLER=transaction. PgBouncer runs no reset query between
 # clients, so a context that outlived its transaction would show.
 #
-#   PG15_URL=postgresql://postgres@127.0.0.1:54315/postgres .ci/checks/40-pgbouncer.sh [pytest args]
+#   PG_URL=postgresql://postgres@127.0.0.1:54315/postgres .ci/checks/40-pgbouncer.sh [pytest args]
 #
 # Arguments replace the default selection: the API suite, the pooler and
 # concurrency tests, and the Vercel entrypoint (the fault tests run servers of
 # their own, without the pooler).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-: "${PG15_URL:?PG15_URL must name a running PostgreSQL (superuser, trust)}"
+: "${PG_URL:?PG_URL must name a running PostgreSQL (superuser, trust)}"
 PGBOUNCER_PORT="${PGBOUNCER_PORT:-64320}"
 if [ "$#" -eq 0 ]; then
   set -- tests/api tests/resilience/test_pooler.py tests/resilience/test_concurrency.py \
@@ -41,7 +41,7 @@ grep -q TEST_API_DATABASE_URL tests/support/api.py || {
 }
 
 # The server's address, and a direct URL dbmate accepts (no SSL on a local cluster).
-read -r PG_HOST PG_PORT DIRECT_URL < <(python - "$PG15_URL" <<'PY'
+read -r PG_HOST PG_PORT DIRECT_URL < <(python - "$PG_URL" <<'PY'
 import sys
 from psycopg.conninfo import conninfo_to_dict
 from service.db.target import conninfo_to_url
