@@ -22,14 +22,18 @@ from pathlib import Path
 from bench.plan import Plan
 from service.db.embedded import wheel_bin_dir
 from service.db.queries import projects
-from service.db.runner import READ_MEMBER_ROLE, SET_TENANT_CONTEXT
+from service.db.runner import SET_TENANT_CONTEXT
 
 COLUMNS = ", ".join(projects.COLUMNS)
 ORG = "md5('o' || :o)::uuid"
 USER = "md5('u' || :u)::uuid"
 PROJECT = "md5('p' || :k)::uuid"
 # The API's context statement, its parameters computed from pgbench variables.
-CONTEXT = SET_TENANT_CONTEXT % (f"{USER}::text", f"{ORG}::text", ":timeout")
+CONTEXT = SET_TENANT_CONTEXT % {
+    "user_id": f"{USER}::text",
+    "org_id": f"{ORG}::text",
+    "statement_timeout": ":timeout",
+}
 
 
 @dataclass(frozen=True)
@@ -141,7 +145,7 @@ def ab_scripts(plan: Plan) -> dict[str, ABScripts]:
 
 
 def api_list_script(plan: Plan, tenant: str | None = None) -> Script:
-    """GET /projects as the API runs it: the context, the role lookup and the first
+    """GET /projects as the API runs it: the context (with the caller's role) and the first
     page (LIST_FIRST, limit 50) in one pipeline, one implicit transaction."""
     variables = tenant if tenant is not None else _typical_tenant(plan)
     page = projects.LIST_FIRST.replace("%(limit)s", ":limit").strip()
@@ -149,7 +153,7 @@ def api_list_script(plan: Plan, tenant: str | None = None) -> Script:
         variables
         + "\\set limit 50\n"
         + "\\startpipeline\n"
-        + f"{CONTEXT};\n{READ_MEMBER_ROLE};\n{page};\n"
+        + f"{CONTEXT};\n{page};\n"
         + "\\endpipeline\n"
     )
     return Script("api-list", text)

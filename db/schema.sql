@@ -73,11 +73,9 @@ $$;
 
 CREATE FUNCTION iam.current_org_id() RETURNS uuid
     LANGUAGE sql STABLE
-    AS $_$
-  select case when pg_catalog.current_setting('iam.org_id', true)
-                   ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
-              then pg_catalog.current_setting('iam.org_id', true)::uuid end
-$_$;
+    AS $$
+  select nullif(pg_catalog.current_setting('iam.org_id', true), '')::uuid
+$$;
 
 
 --
@@ -86,11 +84,9 @@ $_$;
 
 CREATE FUNCTION iam.current_user_id() RETURNS uuid
     LANGUAGE sql STABLE
-    AS $_$
-  select case when pg_catalog.current_setting('iam.user_id', true)
-                   ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
-              then pg_catalog.current_setting('iam.user_id', true)::uuid end
-$_$;
+    AS $$
+  select nullif(pg_catalog.current_setting('iam.user_id', true), '')::uuid
+$$;
 
 
 --
@@ -344,6 +340,22 @@ begin
 
   return query select v_user_id, v_email, v_org_id, v_org_name;
 end
+$$;
+
+
+--
+-- Name: request_caller(uuid, uuid); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.request_caller(p_user_id uuid, p_org_id uuid, OUT role iam.org_role, OUT is_active boolean) RETURNS record
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select case when u.is_active then m.role end, coalesce(u.is_active, false)
+  from (values (p_user_id, p_org_id)) as caller (user_id, org_id)
+  left join iam.users as u on u.id = caller.user_id
+  left join iam.organization_memberships as m
+    on m.organization_id = caller.org_id and m.user_id = caller.user_id
 $$;
 
 
@@ -902,4 +914,6 @@ INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261126100200'),
     ('20261126100300'),
     ('20261126100400'),
-    ('20261126100500');
+    ('20261126100500'),
+    ('20261130110000'),
+    ('20261130110100');

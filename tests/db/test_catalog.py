@@ -41,9 +41,11 @@ EXECUTE_GRANTEES: dict[str, set[str]] = {
     "iam.membership_lock_key(uuid,uuid)": {"iam_authenticated", "iam_definer"},
     "iam.organization_lock_key(uuid)": {"iam_authenticated", "iam_definer"},
     "iam.lock_membership_change()": set(),
+    "iam.request_caller(uuid,uuid)": {"iam_authenticated"},
 }
 SECURITY_DEFINER = {
     "iam.member_role()",
+    "iam.request_caller(uuid,uuid)",
     "iam.member_role_for_write()",
     "iam.keep_last_admin()",
     "iam.register(text,text,text)",
