@@ -30,7 +30,7 @@ from bench.database import BenchServer
 from bench.plan import Plan
 
 SCRATCH = "bench_membership"
-READ = f"""
+READ = """
 select m.role from iam.organization_memberships as m
 join iam.users as u on u.id = m.user_id
 where m.organization_id = iam.current_org_id() and m.user_id = iam.current_user_id()
@@ -80,7 +80,7 @@ ALTERNATIVES = (
         "SQL SECURITY DEFINER function, covering index (org, user) include (role)",
         f"{SCRATCH}.member_role_sql()",
         "yes (one more index to write)",
-        setup=f"""
+        setup="""
         create index bench_membership_covering
           on iam.organization_memberships (organization_id, user_id) include (role);
         """,
