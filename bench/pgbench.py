@@ -176,17 +176,29 @@ def pgbench_binary() -> Path:
     return wheel_bin_dir() / "pgbench"
 
 
+# How psycopg sends statements: "prepared" (server-side prepared statements,
+# the API's default) or "extended" (unnamed statements, parsed every time:
+# DATABASE_POOLER=transaction, as behind Supavisor or PgBouncer).
+PROTOCOLS = ("prepared", "extended")
+
+
 def run_pgbench(
-    conninfo: str, script: Script, *, duration: int, clients: int, threads: int
+    conninfo: str,
+    script: Script,
+    *,
+    duration: int,
+    clients: int,
+    threads: int,
+    protocol: str = "prepared",
 ) -> PgbenchResult:
-    """One timed pgbench run with server-side prepared statements, as the API uses them."""
+    """One timed pgbench run, with the protocol the API uses (see PROTOCOLS)."""
     with tempfile.NamedTemporaryFile("w", suffix=f"-{script.name}.sql") as handle:
         handle.write(script.text)
         handle.flush()
         argv = [
             str(pgbench_binary()),
             "--no-vacuum",
-            "--protocol=prepared",
+            f"--protocol={protocol}",
             f"--client={clients}",
             f"--jobs={threads}",
             f"--time={duration}",
