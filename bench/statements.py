@@ -22,8 +22,8 @@ from pathlib import Path
 from bench.database import BenchServer
 from bench.pgbench import ORG, USER, Script, run_pgbench
 from bench.plan import Plan
-from service.queries import projects
-from service.tenancy import READ_CALLER, SET_TENANT_CONTEXT, SET_TENANT_CONTEXT_ONLY
+from service.db.queries import projects
+from service.db.runner import READ_CALLER, SET_TENANT_CONTEXT, SET_TENANT_CONTEXT_ONLY
 
 PARAMS = {"user_id": f"{USER}::text", "org_id": f"{ORG}::text", "statement_timeout": ":timeout"}
 

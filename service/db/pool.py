@@ -8,8 +8,8 @@ from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
-from service.settings import Settings
 from service.db.runner import configure_connection
+from service.settings import Settings
 
 RECONNECT_TIMEOUT_SECONDS = 3.0
 

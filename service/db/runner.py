@@ -35,7 +35,7 @@ from psycopg_pool import AsyncConnectionPool
 # column in `context` (and one more named parameter, in tenant_context());
 # a check is one more output column of iam.request_caller, or one more
 # LATERAL function of the `context` columns it needs, whose columns follow
-# in the select list and in Tenant._caller().
+# in the select list and in RequestRunner._role().
 _CONTEXT = (
     "(select set_config('role', 'iam_authenticated', true),"
     " set_config('statement_timeout', %(statement_timeout)s, true),"
