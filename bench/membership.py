@@ -112,11 +112,74 @@ ALTERNATIVES = (
 )
 
 
+UUID_PATTERN = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+# The context readers every policy and the check itself call: as migrated,
+# and the earlier form that checked the text against a pattern first.
+READERS = (
+    (
+        "iam.current_user_id() as migrated: nullif(current_setting(...), '')::uuid",
+        "iam.current_user_id()",
+        "",
+    ),
+    (
+        "the same, checking the text against a uuid pattern first (the earlier form)",
+        f"{SCRATCH}.current_user_id_checked()",
+        f"""
+        create function {SCRATCH}.current_user_id_checked() returns uuid
+        language sql stable as $$
+          select case when pg_catalog.current_setting('iam.user_id', true)
+                      ~ '{UUID_PATTERN}'
+                 then pg_catalog.current_setting('iam.user_id', true)::uuid end
+        $$;
+        grant execute on function {SCRATCH}.current_user_id_checked() to iam_authenticated;
+        """,
+    ),
+)
+
+
 def _per_call_us(conn: psycopg.Connection[tuple[object, ...]], expression: str, n: int) -> float:
     started = time.perf_counter()
     per_row = expression.format(g="g.g")
     conn.execute(f"select count({per_row}) from generate_series(1, {n}) as g (g)").fetchone()
     return (time.perf_counter() - started) / n * 1e6
+
+
+def measure_readers(conninfo: str, plan: Plan, calls: int, rounds: int) -> dict[str, float]:
+    """Median microseconds per call of each context reader, in interleaved rounds."""
+    samples: dict[str, list[float]] = {label: [] for label, _, _ in READERS}
+    org = plan.organizations // 2
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f"drop schema if exists {SCRATCH} cascade")
+        conn.execute(f"create schema {SCRATCH}")
+        conn.execute(f"grant usage on schema {SCRATCH} to iam_authenticated")
+        try:
+            for _, _, setup in READERS:
+                if setup:
+                    conn.execute(setup)
+            for _ in range(rounds):
+                for label, expression, _ in READERS:
+                    with conn.transaction():
+                        conn.execute("set local role iam_authenticated")
+                        conn.execute(
+                            "select set_config('iam.user_id', md5('u' || %s)::uuid::text, true)",
+                            (org,),
+                        )
+                        samples[label].append(_per_call_us(conn, expression, calls * 10))
+        finally:
+            conn.execute(f"drop schema if exists {SCRATCH} cascade")
+    return {label: statistics.median(values) for label, values in samples.items()}
+
+
+def render_readers(figures: dict[str, float], calls: int, rounds: int) -> str:
+    lines = [
+        f"Context readers: median of {rounds} interleaved rounds of {calls * 10:,} calls"
+        " in one statement.",
+        "",
+        "| reader | µs per call |",
+        "|---|---|",
+    ]
+    lines += [f"| {label} | {us:.2f} |" for label, us in figures.items()]
+    return "\n".join(lines) + "\n"
 
 
 def measure(conninfo: str, plan: Plan, calls: int, rounds: int) -> dict[str, float]:
@@ -199,9 +262,11 @@ def main(argv: list[str]) -> int:
         plan = Plan.at_scale(args.scale)
         conninfo = server.prepare("rls_iam_bench", plan, reseed=False, log=print)
         figures = measure(conninfo, plan, args.calls, args.rounds)
+        readers = measure_readers(conninfo, plan, args.calls, args.rounds)
     finally:
         server.close()
     print(render(figures, args.calls, args.rounds))
+    print(render_readers(readers, args.calls, args.rounds))
     return 0
 
 
