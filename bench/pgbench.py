@@ -28,11 +28,14 @@ COLUMNS = ", ".join(projects.COLUMNS)
 ORG = "md5('o' || :o)::uuid"
 USER = "md5('u' || :u)::uuid"
 PROJECT = "md5('p' || :k)::uuid"
-# The API's context statement, its parameters computed from pgbench variables.
+# The API's context statement, its parameters computed from pgbench variables
+# (the request id: one of the API's generated ones).
+REQUEST_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 CONTEXT = SET_TENANT_CONTEXT % {
     "user_id": f"{USER}::text",
     "org_id": f"{ORG}::text",
     "statement_timeout": ":timeout",
+    "request_id": f"'{REQUEST_ID}'",
 }
 
 

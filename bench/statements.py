@@ -25,7 +25,12 @@ from bench.plan import Plan
 from service.db.queries import projects
 from service.db.runner import READ_CALLER, SET_TENANT_CONTEXT, SET_TENANT_CONTEXT_ONLY
 
-PARAMS = {"user_id": f"{USER}::text", "org_id": f"{ORG}::text", "statement_timeout": ":timeout"}
+PARAMS = {
+    "user_id": f"{USER}::text",
+    "org_id": f"{ORG}::text",
+    "statement_timeout": ":timeout",
+    "request_id": "''",
+}
 
 
 def scripts(plan: Plan) -> tuple[Script, Script]:

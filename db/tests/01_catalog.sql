@@ -12,7 +12,8 @@ select plan(38);
 select has_schema('iam');
 select tables_are(
   'iam',
-  array['organizations', 'users', 'organization_memberships', 'projects', 'rate_limit_buckets'],
+  array['organizations', 'users', 'organization_memberships', 'projects', 'rate_limit_buckets',
+        'audit_events'],
   'schema iam holds exactly the known tables'
 );
 
@@ -23,7 +24,8 @@ select results_eq(
      from pg_catalog.pg_class
      where relnamespace = 'iam'::regnamespace and relkind in ('r', 'p')
      order by relname $$,
-  $$ values ('organization_memberships', true, true),
+  $$ values ('audit_events', true, true),
+            ('organization_memberships', true, true),
             ('organizations', true, true),
             ('projects', true, true),
             ('rate_limit_buckets', true, true),
@@ -74,7 +76,11 @@ select results_eq(
      from pg_catalog.pg_policies
      where schemaname = 'iam' and tablename <> 'rate_limit_buckets'
      order by tablename, cmd, roles::text $$,
-  $$ values ('organization_memberships', 'DELETE', array['iam_authenticated']),
+  $$ values ('audit_events', 'DELETE', array['iam_definer']),
+            ('audit_events', 'INSERT', array['iam_definer']),
+            ('audit_events', 'SELECT', array['iam_authenticated']),
+            ('audit_events', 'SELECT', array['iam_definer']),
+            ('organization_memberships', 'DELETE', array['iam_authenticated']),
             ('organization_memberships', 'INSERT', array['iam_authenticated']),
             ('organization_memberships', 'INSERT', array['iam_definer']),
             ('organization_memberships', 'SELECT', array['iam_authenticated']),

@@ -40,7 +40,10 @@ _CONTEXT = (
     "(select set_config('role', 'iam_authenticated', true),"
     " set_config('statement_timeout', %(statement_timeout)s, true),"
     " set_config('iam.user_id', %(user_id)s, true) as user_id,"
-    " set_config('iam.org_id', %(org_id)s, true) as org_id"
+    " set_config('iam.org_id', %(org_id)s, true) as org_id,"
+    # The request's X-Request-ID: the audit triggers copy it into every event
+    # the transaction records, so an event leads to its request's log lines.
+    " set_config('iam.request_id', %(request_id)s, true)"
     " offset 0) as context"
 )
 SET_TENANT_CONTEXT = (
@@ -65,11 +68,13 @@ MAY_READ_CALLER_IN_CONTEXT = (
     "select pg_catalog.has_schema_privilege('iam', 'USAGE')"
     " and pg_catalog.has_function_privilege('iam.request_caller(uuid, uuid)', 'EXECUTE')"
 )
+# Parameters: statement timeout, request id.
 SET_ANON_CONTEXT = (
     "select set_config('role', 'iam_anon', true),"
     " set_config('iam.user_id', '', true),"
     " set_config('iam.org_id', '', true),"
-    " set_config('statement_timeout', %s, true)"
+    " set_config('statement_timeout', %s, true),"
+    " set_config('iam.request_id', %s, true)"
 )
 
 
@@ -84,12 +89,15 @@ async def configure_connection(conn: Conn) -> None:
     _reads_caller_in_context[conn] = bool(row and row[0])
 
 
-def tenant_context(user_id: object, org_id: object, statement_timeout_ms: object) -> dict[str, str]:
+def tenant_context(
+    user_id: object, org_id: object, statement_timeout_ms: object, request_id: str = ""
+) -> dict[str, str]:
     """The parameters of SET_TENANT_CONTEXT."""
     return {
         "user_id": str(user_id),
         "org_id": str(org_id),
         "statement_timeout": str(statement_timeout_ms),
+        "request_id": request_id,
     }
 
 
@@ -132,6 +140,8 @@ class RequestRunner:
     org_id: UUID
     statement_timeout_ms: int
     members_only: bool
+    # The request's X-Request-ID, for the audit events the statement records.
+    request_id: str = ""
 
     async def fetchone(self, query: str, params: Params | None = None) -> Row | None:
         """The statement's first row, committed; InactiveCaller or NotAMember when refused."""
@@ -142,7 +152,9 @@ class RequestRunner:
     ) -> tuple[str | None, Row | None]:
         """The caller's role (None only where non-members are let through) and the
         statement's first row, committed; InactiveCaller or NotAMember when refused."""
-        context = tenant_context(self.user_id, self.org_id, self.statement_timeout_ms)
+        context = tenant_context(
+            self.user_id, self.org_id, self.statement_timeout_ms, self.request_id
+        )
         caller: psycopg.AsyncCursor[Row] | None = None
         async with self.pool.connection() as conn:
             try:
@@ -180,7 +192,7 @@ async def _rollback(conn: Conn) -> None:
 
 @asynccontextmanager
 async def anon_transaction(
-    pool: AsyncConnectionPool[Conn], statement_timeout_ms: int
+    pool: AsyncConnectionPool[Conn], statement_timeout_ms: int, request_id: str = ""
 ) -> AsyncIterator[Conn]:
     """A transaction as iam_anon, for register and login; commits on success.
 
@@ -192,7 +204,7 @@ async def anon_transaction(
         try:
             async with conn.pipeline():
                 await conn.execute("begin")
-                await conn.execute(SET_ANON_CONTEXT, (str(statement_timeout_ms),))
+                await conn.execute(SET_ANON_CONTEXT, (str(statement_timeout_ms), request_id))
             yield conn
         except BaseException:
             await _rollback(conn)

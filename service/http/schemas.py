@@ -178,6 +178,46 @@ class ProjectPage(BaseModel):
     next_cursor: str | None
 
 
+# What the audit triggers record (db/migrations/*_create_audit_events.sql).
+AuditAction = Literal[
+    "organization.created",
+    "organization.renamed",
+    "member.added",
+    "member.role_changed",
+    "member.removed",
+    "member.left",
+    "project.created",
+    "project.updated",
+    "project.deleted",
+]
+
+
+class AuditChange(BaseModel):
+    old: Any = Field(description="The column's value before the change; null when inserted.")
+    new: Any = Field(description="The column's value after the change; null when deleted.")
+
+
+class AuditEventOut(BaseModel):
+    id: UUID
+    organization_id: UUID
+    actor_user_id: UUID | None = Field(
+        description="The user whose transaction made the change; null when nobody was signed in."
+    )
+    action: AuditAction
+    target_type: Literal["organization", "member", "project"]
+    target_id: UUID = Field(description="The organization's, member's (user id) or project's id.")
+    changes: dict[str, AuditChange] = Field(
+        description="The changed columns' old and new values; never a secret."
+    )
+    request_id: str | None = Field(description="X-Request-ID of the request that made the change.")
+    occurred_at: datetime
+
+
+class AuditEventPage(BaseModel):
+    items: list[AuditEventOut]
+    next_cursor: str | None
+
+
 class ProblemOut(BaseModel):
     type: str
     title: str

@@ -31,6 +31,11 @@ CONTRACT = {
     "remove_member": [Y, N, N, N],
     "create_organization": [Y, N, N, N],
     "leave_organization": [Y, Y, Y, N],
+    "read_audit_events": [Y, N, N, N],
+    # Append-only: nobody writes the audit log but the database's triggers.
+    "forge_audit_event": [N, N, N, N],
+    "rewrite_audit_events": [N, N, N, N],
+    "erase_audit_events": [N, N, N, N],
 }
 EXPECTED = {
     "actors": ACTORS,

@@ -11,9 +11,17 @@ import pytest
 
 from tests.support.sql import Conn
 
-# The tables of CONTRACT §2, and the auth rate-limit counters (reached only
-# through definer functions). A new table must be added here, with its policies.
-TABLES = {"organizations", "users", "organization_memberships", "projects", "rate_limit_buckets"}
+# The tables of the data model (README), the auth rate-limit counters (reached only
+# through definer functions) and the audit log (written only by triggers).
+# A new table must be added here, with its policies.
+TABLES = {
+    "organizations",
+    "users",
+    "organization_memberships",
+    "projects",
+    "rate_limit_buckets",
+    "audit_events",
+}
 RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer")
 DEFINER = "iam_definer"
 
@@ -42,6 +50,13 @@ EXECUTE_GRANTEES: dict[str, set[str]] = {
     "iam.organization_lock_key(uuid)": {"iam_authenticated", "iam_definer"},
     "iam.lock_membership_change()": set(),
     "iam.request_caller(uuid,uuid)": {"iam_authenticated"},
+    "iam.audit_pair(text,anyelement,anyelement)": {"iam_definer"},
+    "iam.current_request_id()": {"iam_definer"},
+    "iam.audit_membership_change()": set(),
+    "iam.audit_project_change()": set(),
+    "iam.audit_organization_change()": set(),
+    "iam.audit_forget_organization()": set(),
+    "iam.may_read_audit_events()": {"iam_authenticated"},
 }
 SECURITY_DEFINER = {
     "iam.member_role()",
@@ -58,6 +73,10 @@ SECURITY_DEFINER = {
     "iam.rate_limit_take(text,integer,integer,boolean)",
     "iam.throttle_auth(text,text,integer,integer,integer,integer)",
     "iam.record_login_failure(text,integer)",
+    "iam.audit_membership_change()",
+    "iam.audit_project_change()",
+    "iam.audit_organization_change()",
+    "iam.audit_forget_organization()",
 }
 
 
@@ -272,6 +291,12 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     },
     "rate_limit_buckets": {
         "iam_definer": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    },
+    # Append-only: admins read, the audit triggers (as iam_definer) insert,
+    # and delete only a deleted organization's events (the policies say so).
+    "audit_events": {
+        "iam_authenticated": {"SELECT"},
+        "iam_definer": {"SELECT", "INSERT", "DELETE"},
     },
 }
 

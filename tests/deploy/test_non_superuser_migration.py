@@ -202,7 +202,7 @@ def assert_register_login_round_trip(api: Login, owner_conninfo: str) -> None:
             conn.execute("select count(*) from iam.users")
         conn.rollback()
 
-        conn.execute(SET_ANON_CONTEXT, ("5000",))
+        conn.execute(SET_ANON_CONTEXT, ("5000", ""))
         registered = conn.execute(
             "select user_id, email, organization_id from iam.register(%s, %s, %s)",
             (email, hasher.hash(password), "Acme"),
@@ -212,7 +212,7 @@ def assert_register_login_round_trip(api: Login, owner_conninfo: str) -> None:
         user_id, stored_email, org_id = registered
         assert stored_email == email.lower()
 
-        conn.execute(SET_ANON_CONTEXT, ("5000",))
+        conn.execute(SET_ANON_CONTEXT, ("5000", ""))
         found = conn.execute(
             "select user_id, password_hash, is_active, organization_id, role"
             " from iam.login_lookup(%s)",

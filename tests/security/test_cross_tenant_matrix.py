@@ -119,6 +119,9 @@ EXPECTED: dict[tuple[str, str], dict[str, Row]] = {
         "other": (404, 404, 404, 204, 403, 401),
         "nonexistent": (404, 404, 404, 404, 403, 401),
     },
+    # The active organization's audit log, ORG_ADMIN only; the target is the
+    # project the ?target_id= filter names (another tenant's: an empty page).
+    ("GET", "/audit-events"): same_for_all_targets((200, 403, 403, 200, 403, 401)),
 }
 
 
@@ -225,6 +228,8 @@ def build(world: World, op: tuple[str, str], actor: str, target: str) -> Request
     if method == "GET" and path in ("/organizations", "/members", "/projects"):
         kind = {"/organizations": "org", "/members": "member", "/projects": "project"}[path]
         return Request(method, path, params={"cursor": _cursor(_key_for(world, target, kind))})
+    if op == ("GET", "/audit-events"):
+        return Request(method, path, params={"target_id": _key_for(world, target, "project")})
     if op == ("POST", "/members"):
         email = (
             world.target(name, side, world.fresh_member).email
@@ -259,7 +264,8 @@ select md5(concat_ws('|',
   (select string_agg(t::text, ',' order by t.id) from iam.organizations as t),
   (select string_agg(t::text, ',' order by t.id) from iam.users as t),
   (select string_agg(t::text, ',' order by t.id) from iam.organization_memberships as t),
-  (select string_agg(t::text, ',' order by t.id) from iam.projects as t)))
+  (select string_agg(t::text, ',' order by t.id) from iam.projects as t),
+  (select string_agg(t::text, ',' order by t.id) from iam.audit_events as t)))
 """
 
 

@@ -20,25 +20,36 @@ SET_CONTEXT = (
     "select set_config('role', 'iam_authenticated', true),"
     " set_config('iam.user_id', %s, true),"
     " set_config('iam.org_id', %s, true),"
-    " set_config('statement_timeout', %s, true)"
+    " set_config('statement_timeout', %s, true),"
+    " set_config('iam.request_id', %s, true)"
 )
 
 Conn = psycopg.Connection[Any]
 
 
-def act_as(conn: Conn, user_id: uuid.UUID | str | None, org_id: uuid.UUID | str | None) -> None:
+def act_as(
+    conn: Conn,
+    user_id: uuid.UUID | str | None,
+    org_id: uuid.UUID | str | None,
+    request_id: str = "",
+) -> None:
     """Switch this transaction to iam_authenticated with the given context ('' when None)."""
     conn.execute("reset role")
     conn.execute(
         SET_CONTEXT,
-        ("" if user_id is None else str(user_id), "" if org_id is None else str(org_id), "5000"),
+        (
+            "" if user_id is None else str(user_id),
+            "" if org_id is None else str(org_id),
+            "5000",
+            request_id,
+        ),
     )
 
 
 def act_as_anon(conn: Conn) -> None:
     """Switch this transaction to iam_anon, the role of requests before authentication."""
     conn.execute("reset role")
-    conn.execute(SET_ANON_CONTEXT, ("5000",))
+    conn.execute(SET_ANON_CONTEXT, ("5000", ""))
 
 
 def act_as_owner(conn: Conn) -> None:

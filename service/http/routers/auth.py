@@ -11,6 +11,7 @@ from service.db.runner import anon_transaction
 from service.http.client_ip import client_ip
 from service.http.deps import IdentityRunner, MemberRunner, State
 from service.http.errors import Problem, not_found, too_many_requests, unauthorized
+from service.http.log_context import request_id_var
 from service.http.responses import problems
 from service.http.schemas import (
     LoginIn,
@@ -32,13 +33,13 @@ _BAD_LOGIN = "Invalid email, password or organization."
 async def register(state: State, request: Request, body: RegisterIn) -> RegisterOut:
     timeout = state.settings.database_statement_timeout_ms
     client = client_ip(request, state.settings.trusted_proxies)
-    async with anon_transaction(state.pool, timeout) as conn:
+    async with anon_transaction(state.pool, timeout, _request_id()) as conn:
         wait = await throttle_wait(conn, state.settings, client, None)
     if wait:
         raise too_many_requests(wait)
     # Hash outside any transaction, so no connection waits on argon2.
     password_hash = await state.passwords.hash(body.password)
-    async with anon_transaction(state.pool, timeout) as conn:
+    async with anon_transaction(state.pool, timeout, _request_id()) as conn:
         try:
             created = await queries.register(
                 conn, body.email, password_hash, body.organization_name
@@ -59,7 +60,7 @@ async def register(state: State, request: Request, body: RegisterIn) -> Register
 async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
     timeout = state.settings.database_statement_timeout_ms
     client = client_ip(request, state.settings.trusted_proxies)
-    async with anon_transaction(state.pool, timeout) as conn:
+    async with anon_transaction(state.pool, timeout, _request_id()) as conn:
         wait = await throttle_wait(conn, state.settings, client, body.email)
         candidate = (
             None if wait else await queries.login_lookup(conn, body.email, body.organization_id)
@@ -79,12 +80,12 @@ async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
         or candidate.organization_name is None
         or candidate.role is None
     ):
-        async with anon_transaction(state.pool, timeout) as conn:
+        async with anon_transaction(state.pool, timeout, _request_id()) as conn:
             await record_login_failure(conn, state.settings, body.email)
         raise unauthorized(_BAD_LOGIN)
     if state.passwords.needs_rehash(candidate.password_hash):
         new_hash = await state.passwords.hash(body.password)
-        async with anon_transaction(state.pool, timeout) as conn:
+        async with anon_transaction(state.pool, timeout, _request_id()) as conn:
             await queries.set_password_hash(
                 conn, candidate.user_id, candidate.password_hash, new_hash
             )
@@ -127,3 +128,8 @@ async def switch_organization(
         ),
         role=membership.role,
     )
+
+
+def _request_id() -> str:
+    # Into the transaction's context: the audit events of a registration name it.
+    return request_id_var.get() or ""
