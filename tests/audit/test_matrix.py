@@ -21,7 +21,7 @@ Y, N = "allowed", "denied"
 # organization who claims this one) and the anonymous caller (iam_anon, no
 # token): every tenant action denied. Only a caller without a token
 # registers or looks a login up.
-CONTRACT = {
+ROLE_TABLE = {
     "read_organization": [Y, Y, Y, N, N],
     "list_projects": [Y, Y, Y, N, N],
     "read_members": [Y, Y, Y, N, N],
@@ -38,7 +38,7 @@ CONTRACT = {
 }
 EXPECTED = {
     "actors": ACTORS,
-    "matrix": {action: dict(zip(ACTORS, row, strict=True)) for action, row in CONTRACT.items()},
+    "matrix": {action: dict(zip(ACTORS, row, strict=True)) for action, row in ROLE_TABLE.items()},
 }
 
 
