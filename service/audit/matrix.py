@@ -142,9 +142,12 @@ LEAVE = (
 )
 # Before authentication: what a request without a token may ask the database.
 REGISTER = "select user_id from iam.register(%(fresh_email)s, 'not a hash', 'matrix probe')"
-# Hands out the stored hash for the API to verify, and leaves a row in
-# iam.password_hash_handouts (docs/dba.md, "Trust model").
-LOGIN_LOOKUP = "select user_id from iam.login_lookup(%(admin_email)s)"
+# Reserves a failed attempt, hands out the stored hash for the API to
+# verify, and leaves a row in iam.password_hash_handouts (docs/dba.md).
+LOGIN_LOOKUP = (
+    "select user_id from iam.login_attempt('matrix', %(admin_email)s, null, 1000, 60, 1000, 900)"
+    " where user_id is not null"
+)
 
 ACTIONS = (
     Action("read_organization", "read the active organization", READ_ORG, _read_org),
