@@ -28,6 +28,12 @@ create table iam.audit_events (
   -- key so that the table can be partitioned by time (docs/audit.md).
   constraint audit_events_pkey primary key (organization_id, occurred_at, id)
 );
+-- Request ids are text a client chose (X-Request-ID) and no statement filters
+-- by them: no planner statistics, which leakproof text comparisons would let
+-- a tenant read through row estimates (docs/dba.md, "Planner statistics").
+-- changes is jsonb, whose comparisons are not leakproof: its statistics are
+-- never applied under the policies.
+alter table iam.audit_events alter column request_id set statistics 0;
 
 -- The filters ?actor_user_id= and ?target_id=, each in page order so a
 -- filtered page stops after `limit` rows. ?action= (a handful of values)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import APIRouter, Response
 
 from service.db.queries import organizations as queries
-from service.http.deps import IdentityRunner, MemberRunner
+from service.http.deps import IdentityRunner, MemberRunner, State
+from service.http.errors import too_many_requests
 from service.http.pagination import Cursor, Limit, decode_cursor, page_body
 from service.http.responses import problems, raw_json
 from service.http.schemas import OrganizationIn, OrganizationOut, OrganizationPage
@@ -23,6 +24,11 @@ async def list_organizations(
     return raw_json(page_body(await queries.list_page(tenant, limit, after)))
 
 
-@router.post("", status_code=201, response_model=OrganizationOut, responses=problems(401, 403))
-async def create_organization(tenant: MemberRunner, body: OrganizationIn) -> Response:
-    return raw_json(await queries.create(tenant, body.name), 201)
+@router.post("", status_code=201, response_model=OrganizationOut, responses=problems(401, 403, 429))
+async def create_organization(state: State, tenant: MemberRunner, body: OrganizationIn) -> Response:
+    wait, created = await queries.create(
+        tenant, body.name, state.settings.organization_create_per_hour
+    )
+    if wait or created is None:
+        raise too_many_requests(max(wait, 1))
+    return raw_json(created, 201)
