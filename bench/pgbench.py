@@ -22,14 +22,18 @@ from pathlib import Path
 from bench.plan import Plan
 from service.db.embedded import wheel_bin_dir
 from service.db.queries import projects
-from service.db.runner import READ_MEMBER_ROLE, SET_TENANT_CONTEXT
+from service.db.runner import READ_MEMBER_ROLE, SESSION_CHECK, SET_TENANT_CONTEXT
 
 COLUMNS = ", ".join(projects.COLUMNS)
 ORG = "md5('o' || :o)::uuid"
 USER = "md5('u' || :u)::uuid"
+SESSION = "md5('s' || :u)::uuid"
 PROJECT = "md5('p' || :k)::uuid"
 # The API's context statement, its parameters computed from pgbench variables.
-CONTEXT = SET_TENANT_CONTEXT % (f"{USER}::text", f"{ORG}::text", ":timeout")
+CONTEXT = SET_TENANT_CONTEXT % (f"{USER}::text", f"{ORG}::text", ":timeout", f"{SESSION}::text")
+# The role lookup without the session check, to measure what the check costs.
+READ_MEMBER_ROLE_UNCHECKED = READ_MEMBER_ROLE.replace(f", {SESSION_CHECK}", "")
+assert READ_MEMBER_ROLE_UNCHECKED != READ_MEMBER_ROLE
 
 
 @dataclass(frozen=True)
@@ -140,19 +144,31 @@ def ab_scripts(plan: Plan) -> dict[str, ABScripts]:
     }
 
 
-def api_list_script(plan: Plan, tenant: str | None = None) -> Script:
-    """GET /projects as the API runs it: the context, the role lookup and the first
-    page (LIST_FIRST, limit 50) in one pipeline, one implicit transaction."""
+def api_list_script(plan: Plan, tenant: str | None = None, *, session_check: bool = True) -> Script:
+    """GET /projects as the API runs it: the context, the role lookup (with the
+    session check) and the first page (LIST_FIRST, limit 50) in one pipeline,
+    one implicit transaction. session_check=False leaves the check out."""
     variables = tenant if tenant is not None else _typical_tenant(plan)
     page = projects.LIST_FIRST.replace("%(limit)s", ":limit").strip()
+    lookup = READ_MEMBER_ROLE if session_check else READ_MEMBER_ROLE_UNCHECKED
     text = (
         variables
         + "\\set limit 50\n"
         + "\\startpipeline\n"
-        + f"{CONTEXT};\n{READ_MEMBER_ROLE};\n{page};\n"
+        + f"{CONTEXT};\n{lookup};\n{page};\n"
         + "\\endpipeline\n"
     )
-    return Script("api-list", text)
+    return Script("api-list" if session_check else "api-list-unchecked", text)
+
+
+def api_lookup_script(plan: Plan, *, session_check: bool) -> Script:
+    """The request pipeline without a route statement: the context and the role
+    lookup only, with or without the session check, to isolate the check."""
+    lookup = READ_MEMBER_ROLE if session_check else READ_MEMBER_ROLE_UNCHECKED
+    text = (
+        _typical_tenant(plan) + "\\startpipeline\n" + f"{CONTEXT};\n{lookup};\n" + "\\endpipeline\n"
+    )
+    return Script("api-lookup" if session_check else "api-lookup-unchecked", text)
 
 
 @dataclass(frozen=True)

@@ -179,7 +179,7 @@ def _attempt(conn: Conn, seed: Seed, actor: uuid.UUID, action: Action) -> str:
     """One try as (actor, organization A), in a savepoint that is always rolled back."""
     try:
         with conn.transaction(force_rollback=True):
-            conn.execute(SET_TENANT_CONTEXT, (str(actor), str(seed.org), STATEMENT_TIMEOUT_MS))
+            conn.execute(SET_TENANT_CONTEXT, (str(actor), str(seed.org), STATEMENT_TIMEOUT_MS, ""))
             return action.probe(conn, seed, actor)
     except psycopg.errors.InsufficientPrivilege:
         return DENIED

@@ -28,24 +28,37 @@ SET_TENANT_CONTEXT = (
     "select set_config('role', 'iam_authenticated', true),"
     " set_config('iam.user_id', %s, true),"
     " set_config('iam.org_id', %s, true),"
-    " set_config('statement_timeout', %s, true)"
+    " set_config('statement_timeout', %s, true),"
+    " set_config('iam.session_id', %s, true)"
 )
 SET_ANON_CONTEXT = (
     "select set_config('role', 'iam_anon', true),"
     " set_config('iam.user_id', '', true),"
     " set_config('iam.org_id', '', true),"
-    " set_config('statement_timeout', %s, true)"
+    " set_config('statement_timeout', %s, true),"
+    " set_config('iam.session_id', '', true)"
 )
 # Run as iam_authenticated, after the context is set: the caller's role as
 # the membership table says now (NULL for a removed or inactive member), and
 # whether the caller still exists as an active user. A role already says so
 # (member_role() counts active users only), so the user is looked up only
 # when there is none: OR evaluates its second operand only when it must.
+# The same statement checks that the token's session is live (a primary-key
+# probe, under the sessions policies); if not, session_ended() raises IAMSE,
+# which aborts the implicit transaction before the request's own statement
+# runs. No extra statement, no extra round trip (docs/sessions.md).
+SESSION_CHECK = (
+    "case when exists (select 1 from iam.sessions as s"
+    " where s.id = iam.current_session_id() and s.user_id = iam.current_user_id()"
+    " and s.expires_at > now()) then true else iam.session_ended() end"
+)
 READ_MEMBER_ROLE = (
     "select m.role, m.role is not null or coalesce("
-    "(select u.is_active from iam.users as u where u.id = iam.current_user_id()), false)"
+    "(select u.is_active from iam.users as u where u.id = iam.current_user_id()), false),"
+    f" {SESSION_CHECK}"
     " from iam.member_role() as m (role)"
 )
+SESSION_ENDED = "IAMSE"
 
 Conn = AsyncConnection[Any]
 Row = tuple[Any, ...]
@@ -57,6 +70,10 @@ class CallerRefused(Exception):
 
 class InactiveCaller(CallerRefused):
     """The token's user was deleted or deactivated."""
+
+
+class SessionEnded(CallerRefused):
+    """The token's session was ended (logout, revocation, password change) or expired."""
 
 
 class NotAMember(CallerRefused):
@@ -82,7 +99,8 @@ class RequestRunner:
 
     pool: AsyncConnectionPool[Conn]
     user_id: UUID
-    org_id: UUID
+    org_id: UUID | None
+    session_id: UUID
     statement_timeout_ms: int
     members_only: bool
 
@@ -95,7 +113,12 @@ class RequestRunner:
     ) -> tuple[str | None, Row | None]:
         """The caller's role (None only where non-members are let through) and the
         statement's first row, committed; InactiveCaller or NotAMember when refused."""
-        context = (str(self.user_id), str(self.org_id), str(self.statement_timeout_ms))
+        context = (
+            str(self.user_id),
+            "" if self.org_id is None else str(self.org_id),
+            str(self.statement_timeout_ms),
+            str(self.session_id),
+        )
         caller: psycopg.AsyncCursor[Row] | None = None
         async with self.pool.connection() as conn:
             try:
@@ -105,6 +128,9 @@ class RequestRunner:
                     cursor = await conn.execute(query, params)
             except BaseException as error:
                 await _rollback(conn)
+                if isinstance(error, psycopg.Error) and error.sqlstate == SESSION_ENDED:
+                    _forget_prepared(conn)
+                    raise SessionEnded from None
                 # A refused caller is told so, whatever error the statement met.
                 if caller is not None and isinstance(error, psycopg.Error):
                     with contextlib.suppress(psycopg.Error):
@@ -114,12 +140,26 @@ class RequestRunner:
 
     def _role(self, caller: Row | None) -> str | None:
         assert caller is not None  # READ_MEMBER_ROLE always returns one row
-        role, active = caller
+        role, active, _live = caller
         if not active:
             raise InactiveCaller
         if self.members_only and role is None:
             raise NotAMember
         return None if role is None else str(role)
+
+
+def _forget_prepared(conn: Conn) -> None:
+    """Resynchronize psycopg's prepared-statement cache after a pipeline that
+    stopped before its last statement.
+
+    psycopg records a statement as prepared when it queues its Parse; if an
+    earlier statement of the pipeline failed (an ended session), the server
+    skipped that Parse, and the next use would name a statement that does not
+    exist. Clearing the cache makes psycopg deallocate everything on the
+    server before its next statement and prepare again from scratch. Only
+    ended sessions take this path, so it costs the hot path nothing.
+    """
+    conn._prepared.clear()  # no public way to resynchronize it
 
 
 async def _rollback(conn: Conn) -> None:

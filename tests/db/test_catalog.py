@@ -13,7 +13,15 @@ from tests.support.sql import Conn
 
 # The tables of CONTRACT §2, and the auth rate-limit counters (reached only
 # through definer functions). A new table must be added here, with its policies.
-TABLES = {"organizations", "users", "organization_memberships", "projects", "rate_limit_buckets"}
+TABLES = {
+    "organizations",
+    "users",
+    "organization_memberships",
+    "projects",
+    "rate_limit_buckets",
+    "sessions",
+    "refresh_tokens",
+}
 RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer")
 DEFINER = "iam_definer"
 
@@ -41,6 +49,11 @@ EXECUTE_GRANTEES: dict[str, set[str]] = {
     "iam.membership_lock_key(uuid,uuid)": {"iam_authenticated", "iam_definer"},
     "iam.organization_lock_key(uuid)": {"iam_authenticated", "iam_definer"},
     "iam.lock_membership_change()": set(),
+    "iam.current_session_id()": {"iam_authenticated", "iam_definer"},
+    "iam.session_ended()": {"iam_authenticated"},
+    "iam.start_session(uuid,uuid,text,integer,text)": {"iam_anon"},
+    "iam.refresh_session(text,text)": {"iam_anon"},
+    "iam.switch_session_organization(uuid,text)": {"iam_authenticated"},
 }
 SECURITY_DEFINER = {
     "iam.member_role()",
@@ -56,6 +69,9 @@ SECURITY_DEFINER = {
     "iam.rate_limit_take(text,integer,integer,boolean)",
     "iam.throttle_auth(text,text,integer,integer,integer,integer)",
     "iam.record_login_failure(text,integer)",
+    "iam.start_session(uuid,uuid,text,integer,text)",
+    "iam.refresh_session(text,text)",
+    "iam.switch_session_organization(uuid,text)",
 }
 
 
@@ -270,6 +286,20 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     },
     "rate_limit_buckets": {
         "iam_definer": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    },
+    "sessions": {
+        "iam_authenticated": {"SELECT", "DELETE"},
+        "iam_definer": {
+            "SELECT",
+            "INSERT",
+            "DELETE",
+            "UPDATE(organization_id)",
+            "UPDATE(last_used_at)",
+        },
+    },
+    # Digests only, and only through the definer functions.
+    "refresh_tokens": {
+        "iam_definer": {"SELECT", "INSERT", "UPDATE(spent_at)"},
     },
 }
 

@@ -216,13 +216,13 @@ def assert_register_login_round_trip(api: Login) -> None:
         assert (found[0], found[2], found[3], str(found[4])) == (user_id, True, org_id, "ORG_ADMIN")
         assert hasher.verify(str(found[1]), password)
 
-        conn.execute(SET_TENANT_CONTEXT, (str(user_id), str(org_id), "5000"))
+        conn.execute(SET_TENANT_CONTEXT, (str(user_id), str(org_id), "5000", ""))
         conn.execute("insert into iam.projects (name) values ('First')")
         seen = conn.execute("select name, organization_id, created_by_user_id from iam.projects")
         assert seen.fetchall() == [("First", org_id, user_id)]
         conn.commit()
 
-        conn.execute(SET_TENANT_CONTEXT, ("", "", "5000"))
+        conn.execute(SET_TENANT_CONTEXT, ("", "", "5000", ""))
         assert conn.execute("select count(*) from iam.projects").fetchone() == (0,)
         conn.commit()
 

@@ -15,12 +15,22 @@ from service.db.runner import SET_ANON_CONTEXT, SET_TENANT_CONTEXT
 Conn = psycopg.Connection[Any]
 
 
-def act_as(conn: Conn, user_id: uuid.UUID | str | None, org_id: uuid.UUID | str | None) -> None:
+def act_as(
+    conn: Conn,
+    user_id: uuid.UUID | str | None,
+    org_id: uuid.UUID | str | None,
+    session_id: uuid.UUID | str | None = None,
+) -> None:
     """Switch this transaction to iam_authenticated with the given context ('' when None)."""
     conn.execute("reset role")
     conn.execute(
         SET_TENANT_CONTEXT,
-        ("" if user_id is None else str(user_id), "" if org_id is None else str(org_id), "5000"),
+        (
+            "" if user_id is None else str(user_id),
+            "" if org_id is None else str(org_id),
+            "5000",
+            "" if session_id is None else str(session_id),
+        ),
     )
 
 

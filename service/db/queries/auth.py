@@ -66,6 +66,20 @@ async def set_password_hash(conn: Conn, user_id: UUID, old_hash: str, new_hash: 
     await conn.execute("select iam.set_password_hash(%s, %s, %s)", (user_id, old_hash, new_hash))
 
 
+async def change_password_hash(conn: Conn, user_id: UUID, old_hash: str, new_hash: str) -> bool:
+    """Replace the hash just verified; False when it changed in between."""
+    cursor = await conn.execute(
+        "select iam.set_password_hash(%s, %s, %s)", (user_id, old_hash, new_hash)
+    )
+    row = await cursor.fetchone()
+    return bool(row and row[0])
+
+
+async def caller_email(db: RequestRunner) -> str | None:
+    row = await db.fetchone("select email from iam.users where id = iam.current_user_id()")
+    return None if row is None else str(row[0])
+
+
 async def switch_organization(db: RequestRunner, organization_id: UUID) -> Membership | None:
     row = await db.fetchone(
         "select organization_id, organization_name, role from iam.switch_organization(%s)",
@@ -74,12 +88,14 @@ async def switch_organization(db: RequestRunner, organization_id: UUID) -> Membe
     return None if row is None else Membership(*row)
 
 
-# The caller's user and active organization; the role comes from the
-# request's own role lookup (RequestRunner.fetchone_with_role), not a second one.
+# The caller's user and active organization (none for a token without
+# one); the role comes from the request's own role lookup
+# (RequestRunner.fetchone_with_role), not a second one.
 ME = """
 select u.id, u.email, o.id, o.name
-from iam.users as u, iam.organizations as o
-where u.id = iam.current_user_id() and o.id = iam.current_org_id()
+from iam.users as u
+left join iam.organizations as o on o.id = iam.current_org_id()
+where u.id = iam.current_user_id()
 """
 
 
@@ -87,14 +103,15 @@ where u.id = iam.current_user_id() and o.id = iam.current_org_id()
 class Me:
     user_id: UUID
     email: str
-    organization_id: UUID
-    organization_name: str
-    role: str
+    organization_id: UUID | None
+    organization_name: str | None
+    role: str | None
 
 
 async def me(db: RequestRunner) -> Me:
     role, row = await db.fetchone_with_role(ME)
-    # A member (the RequestRunner let the request through) sees its user and organization.
-    assert role is not None and row is not None
+    # An active user (the RequestRunner let the request through) sees themself;
+    # a member also sees the organization.
+    assert row is not None
     user_id, email, organization_id, organization_name = row
     return Me(user_id, email, organization_id, organization_name, role)
