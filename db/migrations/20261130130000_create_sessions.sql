@@ -53,7 +53,7 @@ as $$
 $$;
 
 -- Raises IAMSE. The request's role lookup (READ_MEMBER_ROLE in
--- service/tenancy.py) probes iam.sessions for the context's session, as the
+-- service/db/runner.py) probes iam.sessions for the context's session, as the
 -- caller (the sessions policies limit it to the caller's own), and calls
 -- this only when the session is not there, expired or another user's:
 --   case when exists (select 1 from iam.sessions as s
