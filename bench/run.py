@@ -15,6 +15,7 @@ from bench.argon import hash_rate
 from bench.cpu import CpuMeter, postgres_backends
 from bench.http import ApiServer, Request, WrkResult, WrkRun
 from bench.pgbench import (
+    PROTOCOLS,
     PgbenchResult,
     Script,
     ab_scripts,
@@ -54,6 +55,7 @@ class Settings:
 @dataclass
 class ABResult:
     operation: str
+    protocol: str = "prepared"
     rls: list[float] = field(default_factory=list)
     app: list[float] = field(default_factory=list)
     checked: list[float] = field(default_factory=list)  # app filter + membership check
@@ -151,20 +153,25 @@ def first_project_of(conninfo: str, org: int) -> uuid.UUID:
 def ab_rounds(conninfo: str, plan: Plan, settings: Settings, log: Log) -> list[ABResult]:
     """Interleaved rounds; the order of the paths rotates from round to round."""
     scripts = ab_scripts(plan)
-    results = {operation: ABResult(operation) for operation in scripts}
+    results = {
+        (operation, protocol): ABResult(operation, protocol)
+        for protocol in PROTOCOLS
+        for operation in scripts
+    }
     for number in range(settings.rounds):
-        for operation, three in scripts.items():
-            order = [("rls", three.rls), ("app", three.app), ("checked", three.checked)]
-            shift = number % len(order)
-            for path, script in order[shift:] + order[:shift]:
-                tps = _pgbench(conninfo, script, settings).tps
-                getattr(results[operation], path).append(tps)
-            last = results[operation]
-            log(
-                f"round {number + 1}/{settings.rounds} {operation}: "
-                f"rls {last.rls[-1]:.0f} tps, app {last.app[-1]:.0f} tps,"
-                f" app + check {last.checked[-1]:.0f} tps"
-            )
+        for protocol in PROTOCOLS:
+            for operation, three in scripts.items():
+                order = [("rls", three.rls), ("app", three.app), ("checked", three.checked)]
+                shift = number % len(order)
+                result = results[(operation, protocol)]
+                for path, script in order[shift:] + order[:shift]:
+                    tps = _pgbench(conninfo, script, settings, protocol).tps
+                    getattr(result, path).append(tps)
+                log(
+                    f"round {number + 1}/{settings.rounds} {operation} ({protocol}): "
+                    f"rls {result.rls[-1]:.0f} tps, app {result.app[-1]:.0f} tps,"
+                    f" app + check {result.checked[-1]:.0f} tps"
+                )
     return list(results.values())
 
 
@@ -174,7 +181,7 @@ class SessionCheck:
 
     checked: list[float] = field(default_factory=list)
     unchecked: list[float] = field(default_factory=list)
-    # The context and the role lookup alone: the check without the page's noise.
+    # The context statement alone (it reads the caller): the check without the page's noise.
     lookup_checked: list[float] = field(default_factory=list)
     lookup_unchecked: list[float] = field(default_factory=list)
 
@@ -211,13 +218,16 @@ def session_check_rounds(conninfo: str, plan: Plan, settings: Settings, log: Log
     return result
 
 
-def _pgbench(conninfo: str, script: Script, settings: Settings) -> PgbenchResult:
+def _pgbench(
+    conninfo: str, script: Script, settings: Settings, protocol: str = "prepared"
+) -> PgbenchResult:
     return run_pgbench(
         conninfo,
         script,
         duration=settings.duration,
         clients=settings.clients,
         threads=settings.threads,
+        protocol=protocol,
     )
 
 

@@ -15,30 +15,28 @@ from pathlib import Path
 import psycopg
 
 from bench.database import BenchServer
-from bench.pgbench import READ_MEMBER_ROLE_UNCHECKED
+from bench.pgbench import SET_TENANT_CONTEXT_UNCHECKED
 from bench.plan import Plan, org_id, session_id, user_id
 from bench.report import session_check_lines
 from bench.run import Settings, session_check_rounds
-from service.db.runner import READ_MEMBER_ROLE, SET_TENANT_CONTEXT
+from service.db.runner import SET_TENANT_CONTEXT, tenant_context
 
 EXECUTIONS = 2000
 
 
 def execution_times(conninfo: str, plan: Plan) -> tuple[float, float]:
     """Median server-side execution time (EXPLAIN ANALYZE's "Execution Time", µs) of
-    the role lookup with and without the check, as iam_authenticated with a
+    the context statement (which reads the caller) with and without the check, for a
     typical member's context: no network, no client, no planning in the figure."""
     org = 3 + plan.organizations // 2
     timings: dict[str, list[float]] = {"checked": [], "unchecked": []}
-    queries = {"checked": READ_MEMBER_ROLE, "unchecked": READ_MEMBER_ROLE_UNCHECKED}
+    queries = {"checked": SET_TENANT_CONTEXT, "unchecked": SET_TENANT_CONTEXT_UNCHECKED}
+    context = tenant_context(user_id(org), org_id(org), 5000, session_id(org))
     with psycopg.connect(conninfo) as conn:
-        conn.execute(
-            SET_TENANT_CONTEXT, (str(user_id(org)), str(org_id(org)), "5000", str(session_id(org)))
-        )
         for number in range(EXECUTIONS):
             for name in ("checked", "unchecked") if number % 2 else ("unchecked", "checked"):
                 rows = conn.execute(
-                    f"explain (analyze, timing off, format json) {queries[name]}"
+                    f"explain (analyze, timing off, format json) {queries[name]}", context
                 ).fetchone()
                 assert rows is not None
                 timings[name].append(rows[0][0]["Execution Time"] * 1000)
@@ -79,7 +77,7 @@ def main(argv: list[str]) -> int:
     )
     print("\n".join(session_check_lines(check)))
     print(
-        f"Server-side execution of the role lookup (median of {EXECUTIONS} EXPLAIN ANALYZE"
+        f"Server-side execution of the context statement (median of {EXECUTIONS} EXPLAIN ANALYZE"
         f" each): {checked_us:.1f} µs with the check, {unchecked_us:.1f} µs without,"
         f" {checked_us - unchecked_us:+.1f} µs."
     )

@@ -77,11 +77,9 @@ $$;
 
 CREATE FUNCTION iam.current_org_id() RETURNS uuid
     LANGUAGE sql STABLE
-    AS $_$
-  select case when pg_catalog.current_setting('iam.org_id', true)
-                   ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
-              then pg_catalog.current_setting('iam.org_id', true)::uuid end
-$_$;
+    AS $$
+  select nullif(pg_catalog.current_setting('iam.org_id', true), '')::uuid
+$$;
 
 
 --
@@ -103,11 +101,9 @@ $_$;
 
 CREATE FUNCTION iam.current_user_id() RETURNS uuid
     LANGUAGE sql STABLE
-    AS $_$
-  select case when pg_catalog.current_setting('iam.user_id', true)
-                   ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
-              then pg_catalog.current_setting('iam.user_id', true)::uuid end
-$_$;
+    AS $$
+  select nullif(pg_catalog.current_setting('iam.user_id', true), '')::uuid
+$$;
 
 
 --
@@ -411,6 +407,38 @@ begin
 
   return query select v_user_id, v_email, v_org_id, v_org_name;
 end
+$$;
+
+
+--
+-- Name: request_caller(uuid, uuid); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.request_caller(p_user_id uuid, p_org_id uuid, OUT role iam.org_role, OUT is_active boolean) RETURNS record
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select case when u.is_active then m.role end, coalesce(u.is_active, false)
+  from (values (p_user_id, p_org_id)) as caller (user_id, org_id)
+  left join iam.users as u on u.id = caller.user_id
+  left join iam.organization_memberships as m
+    on m.organization_id = caller.org_id and m.user_id = caller.user_id
+$$;
+
+
+--
+-- Name: request_session(uuid, uuid); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.request_session(p_user_id uuid, p_session_id uuid, OUT is_live boolean) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select case when exists (select 1 from iam.sessions as s
+                           where s.id = p_session_id
+                             and s.user_id = p_user_id
+                             and s.expires_at > pg_catalog.now())
+              then true else iam.session_ended() end
 $$;
 
 
@@ -1239,4 +1267,7 @@ INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261126100300'),
     ('20261126100400'),
     ('20261126100500'),
-    ('20261130130000');
+    ('20261130110000'),
+    ('20261130110100'),
+    ('20261130130000'),
+    ('20261130130100');

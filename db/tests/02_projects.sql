@@ -202,8 +202,8 @@ select is_empty(
 
 set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001';
 set local iam.org_id = 'not a uuid';
-select is_empty($$ select id from iam.projects $$,
-  'a malformed organization id fails closed, without an error');
+select throws_ok($$ select id from iam.projects $$, '22P02', null,
+  'a malformed organization id fails closed, with an error (no row read)');
 
 reset role;
 set local role iam_anon;

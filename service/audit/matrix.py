@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import psycopg
 
 from service.audit.connection import AuditError, Conn
-from service.db.runner import SET_TENANT_CONTEXT
+from service.db.runner import SET_TENANT_CONTEXT_ONLY, tenant_context
 
 ALLOWED = "allowed"
 DENIED = "denied"
@@ -179,7 +179,9 @@ def _attempt(conn: Conn, seed: Seed, actor: uuid.UUID, action: Action) -> str:
     """One try as (actor, organization A), in a savepoint that is always rolled back."""
     try:
         with conn.transaction(force_rollback=True):
-            conn.execute(SET_TENANT_CONTEXT, (str(actor), str(seed.org), STATEMENT_TIMEOUT_MS, ""))
+            conn.execute(
+                SET_TENANT_CONTEXT_ONLY, tenant_context(actor, seed.org, STATEMENT_TIMEOUT_MS)
+            )
             return action.probe(conn, seed, actor)
     except psycopg.errors.InsufficientPrivilege:
         return DENIED

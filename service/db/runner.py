@@ -9,6 +9,7 @@ on a pooled connection, also behind a transaction-mode pooler.
 from __future__ import annotations
 
 import contextlib
+import weakref
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -21,15 +22,63 @@ from psycopg.abc import Params
 from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
-# One statement; each set_config is transaction-local (is_local = true).
-# statement_timeout is set here rather than as a connection option, because
-# transaction-mode poolers reject or ignore startup options.
+# The tenant request's context statement, the first of its two statements:
+# it sets the context and reads the caller (role and activity) and checks
+# the token's session, in one.
+# `context` makes the settings, each set_config(..., true), so they end with
+# the transaction; statement_timeout is among them because transaction-mode
+# poolers reject or ignore startup options. `offset 0` keeps the subquery
+# whole, so every setting is made, used or not. The checks run beside it as
+# LATERAL items that take the values just set from `context`: data, not
+# evaluation order, puts each check after the settings it reads.
+#
+# The session check, iam.request_session, is a primary-key probe of
+# iam.sessions that raises IAMSE (through iam.session_ended()) when the
+# token's session has ended, expired or is another user's. The error aborts
+# the implicit transaction before the request's own statement runs: no
+# extra statement, no extra round trip, nothing written (docs/sessions.md).
+#
+# To extend it without another statement: a setting is one more set_config
+# column in `context` (and one more named parameter, in tenant_context());
+# a check is one more output column of iam.request_caller, or one more
+# LATERAL function of the `context` columns it needs, whose columns follow
+# in the select list and in RequestRunner._role().
+_CONTEXT = (
+    "(select set_config('role', 'iam_authenticated', true),"
+    " set_config('statement_timeout', %(statement_timeout)s, true),"
+    " set_config('iam.user_id', %(user_id)s, true) as user_id,"
+    " set_config('iam.org_id', %(org_id)s, true) as org_id,"
+    " set_config('iam.session_id', %(session_id)s, true) as session_id"
+    " offset 0) as context"
+)
+SESSION_CHECK = (
+    " cross join lateral iam.request_session("
+    "nullif(context.user_id, '')::uuid, nullif(context.session_id, '')::uuid) as session"
+)
 SET_TENANT_CONTEXT = (
-    "select set_config('role', 'iam_authenticated', true),"
-    " set_config('iam.user_id', %s, true),"
-    " set_config('iam.org_id', %s, true),"
-    " set_config('statement_timeout', %s, true),"
-    " set_config('iam.session_id', %s, true)"
+    "select caller.role, caller.is_active, session.is_live"
+    f" from {_CONTEXT}"
+    " cross join lateral iam.request_caller("
+    "nullif(context.user_id, '')::uuid, nullif(context.org_id, '')::uuid) as caller"
+    f"{SESSION_CHECK}"
+)
+# The statement runs as the connecting role until its end, so that role
+# executes iam.request_caller and iam.request_session itself: through
+# membership in iam_authenticated with INHERIT, or grants of its own. A login
+# role made NOINHERIT (it may only SET ROLE) has neither unless a DBA grants
+# it; its requests then read the caller and check the session in a statement
+# of their own, as iam_authenticated, after a context statement that only
+# sets: three statements instead of two, the same answers (docs/dba.md).
+SET_TENANT_CONTEXT_ONLY = f"select 1 from {_CONTEXT}"
+READ_CALLER = (
+    "select caller.role, caller.is_active, session.is_live"
+    " from iam.request_caller(iam.current_user_id(), iam.current_org_id()) as caller"
+    " cross join iam.request_session(iam.current_user_id(), iam.current_session_id()) as session"
+)
+MAY_READ_CALLER_IN_CONTEXT = (
+    "select pg_catalog.has_schema_privilege('iam', 'USAGE')"
+    " and pg_catalog.has_function_privilege('iam.request_caller(uuid, uuid)', 'EXECUTE')"
+    " and pg_catalog.has_function_privilege('iam.request_session(uuid, uuid)', 'EXECUTE')"
 )
 SET_ANON_CONTEXT = (
     "select set_config('role', 'iam_anon', true),"
@@ -38,27 +87,31 @@ SET_ANON_CONTEXT = (
     " set_config('statement_timeout', %s, true),"
     " set_config('iam.session_id', '', true)"
 )
-# Run as iam_authenticated, after the context is set: the caller's role as
-# the membership table says now (NULL for a removed or inactive member), and
-# whether the caller still exists as an active user. A role already says so
-# (member_role() counts active users only), so the user is looked up only
-# when there is none: OR evaluates its second operand only when it must.
-# The same statement checks that the token's session is live (a primary-key
-# probe, under the sessions policies); if not, session_ended() raises IAMSE,
-# which aborts the implicit transaction before the request's own statement
-# runs. No extra statement, no extra round trip (docs/sessions.md).
-SESSION_CHECK = (
-    "case when exists (select 1 from iam.sessions as s"
-    " where s.id = iam.current_session_id() and s.user_id = iam.current_user_id()"
-    " and s.expires_at > now()) then true else iam.session_ended() end"
-)
-READ_MEMBER_ROLE = (
-    "select m.role, m.role is not null or coalesce("
-    "(select u.is_active from iam.users as u where u.id = iam.current_user_id()), false),"
-    f" {SESSION_CHECK}"
-    " from iam.member_role() as m (role)"
-)
 SESSION_ENDED = "IAMSE"
+
+
+# Per connection: whether its login role may run SET_TENANT_CONTEXT, learned
+# once when the pool opens the connection (configure_connection).
+_reads_caller_in_context: weakref.WeakKeyDictionary[Conn, bool] = weakref.WeakKeyDictionary()
+
+
+async def configure_connection(conn: Conn) -> None:
+    """Learn which context statement this connection's login role may run."""
+    row = await (await conn.execute(MAY_READ_CALLER_IN_CONTEXT)).fetchone()
+    _reads_caller_in_context[conn] = bool(row and row[0])
+
+
+def tenant_context(
+    user_id: object, org_id: object, statement_timeout_ms: object, session_id: object = None
+) -> dict[str, str]:
+    """The parameters of SET_TENANT_CONTEXT ('' for None: no organization, no session)."""
+    return {
+        "user_id": "" if user_id is None else str(user_id),
+        "org_id": "" if org_id is None else str(org_id),
+        "statement_timeout": str(statement_timeout_ms),
+        "session_id": "" if session_id is None else str(session_id),
+    }
+
 
 Conn = AsyncConnection[Any]
 Row = tuple[Any, ...]
@@ -85,8 +138,9 @@ class RequestRunner:
     """One request's access to the database, as (user_id, org_id) under iam_authenticated.
 
     A tenant request runs exactly one statement, so its whole transaction
-    travels in one pipeline, one round trip: the context, the role lookup
-    and the statement, up to the pipeline's Sync. Statements of the extended
+    travels in one pipeline, one round trip of two statements: the context
+    (which also reads the caller's role and activity) and the statement, up
+    to the pipeline's Sync. Statements of the extended
     protocol up to a Sync form one implicit transaction: the settings made
     with set_config(..., true) hold for the statement and end at the Sync,
     which commits, or rolls everything back if any statement failed.
@@ -113,18 +167,18 @@ class RequestRunner:
     ) -> tuple[str | None, Row | None]:
         """The caller's role (None only where non-members are let through) and the
         statement's first row, committed; InactiveCaller or NotAMember when refused."""
-        context = (
-            str(self.user_id),
-            "" if self.org_id is None else str(self.org_id),
-            str(self.statement_timeout_ms),
-            str(self.session_id),
+        context = tenant_context(
+            self.user_id, self.org_id, self.statement_timeout_ms, self.session_id
         )
         caller: psycopg.AsyncCursor[Row] | None = None
         async with self.pool.connection() as conn:
             try:
                 async with conn.pipeline():
-                    await conn.execute(SET_TENANT_CONTEXT, context)
-                    caller = await conn.execute(READ_MEMBER_ROLE)
+                    if _reads_caller_in_context.get(conn, False):
+                        caller = await conn.execute(SET_TENANT_CONTEXT, context)
+                    else:
+                        await conn.execute(SET_TENANT_CONTEXT_ONLY, context)
+                        caller = await conn.execute(READ_CALLER)
                     cursor = await conn.execute(query, params)
             except BaseException as error:
                 await _rollback(conn)
@@ -139,7 +193,7 @@ class RequestRunner:
             return self._role(await caller.fetchone()), await cursor.fetchone()
 
     def _role(self, caller: Row | None) -> str | None:
-        assert caller is not None  # READ_MEMBER_ROLE always returns one row
+        assert caller is not None  # request_caller and request_session return one row
         role, active, _live = caller
         if not active:
             raise InactiveCaller

@@ -50,13 +50,16 @@ EXECUTE_GRANTEES: dict[str, set[str]] = {
     "iam.organization_lock_key(uuid)": {"iam_authenticated", "iam_definer"},
     "iam.lock_membership_change()": set(),
     "iam.current_session_id()": {"iam_authenticated", "iam_definer"},
-    "iam.session_ended()": {"iam_authenticated"},
+    "iam.session_ended()": {"iam_authenticated", "iam_definer"},
     "iam.start_session(uuid,uuid,text,integer,text)": {"iam_anon"},
     "iam.refresh_session(text,text)": {"iam_anon"},
     "iam.switch_session_organization(uuid,text)": {"iam_authenticated"},
+    "iam.request_caller(uuid,uuid)": {"iam_authenticated"},
+    "iam.request_session(uuid,uuid)": {"iam_authenticated"},
 }
 SECURITY_DEFINER = {
     "iam.member_role()",
+    "iam.request_caller(uuid,uuid)",
     "iam.member_role_for_write()",
     "iam.keep_last_admin()",
     "iam.register(text,text,text)",
@@ -72,6 +75,7 @@ SECURITY_DEFINER = {
     "iam.start_session(uuid,uuid,text,integer,text)",
     "iam.refresh_session(text,text)",
     "iam.switch_session_organization(uuid,text)",
+    "iam.request_session(uuid,uuid)",
 }
 
 

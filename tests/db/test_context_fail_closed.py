@@ -1,4 +1,10 @@
-"""A missing, empty or malformed context gives zero rows and no error.
+"""A missing or empty context gives zero rows; a malformed one an error; neither widens access.
+
+The readers cast the setting to uuid (docs/dba.md, "The request context"):
+empty reads as NULL, which matches no row; text that is no uuid stops the
+statement with 22P02 before it reads or writes anything; the other spellings
+PostgreSQL accepts (upper case, braces, no hyphens) name the same uuid and
+open exactly what its canonical form opens.
 
 Also on a connection that has just served a tenant: set_config(..., true)
 ends with the transaction, so what a committed (or rolled-back) request
@@ -9,9 +15,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import psycopg
 import pytest
 
-from tests.support.sql import Committed, Conn, World, act_as, connect, ids
+from tests.support.sql import Committed, Conn, World, act_as, act_as_owner, connect, ids
 
 TABLES = ["organizations", "users", "organization_memberships", "projects"]
 TENANT_TABLES = ["organizations", "organization_memberships", "projects"]
@@ -24,16 +31,25 @@ def _no_context(conn: Conn, _: World) -> None:
 CONTEXTS: dict[str, Any] = {
     "no_context": _no_context,
     "empty_context": lambda conn, _: act_as(conn, "", ""),
+}
+MALFORMED_CONTEXTS: dict[str, Any] = {
     "malformed_context": lambda conn, _: act_as(conn, "not-a-uuid", "not-a-uuid"),
     "sql_in_context": lambda conn, _: act_as(conn, "' or true --", "' or true --"),
     "uuid_with_spaces": lambda conn, w: act_as(conn, f" {w.a.admin} ", f" {w.a.org_id} "),
+    "uuid_with_tab": lambda conn, w: act_as(conn, f"{w.a.admin}\t", f"{w.a.org_id}\t"),
+    "uuid_too_short": lambda conn, w: act_as(conn, str(w.a.admin)[:-1], str(w.a.org_id)[:-1]),
+}
+# Other spellings of the same uuids.
+SPELLINGS: dict[str, Any] = {
+    "upper_case": lambda u: str(u).upper(),
+    "braced": lambda u: "{" + str(u) + "}",
+    "braced_upper_case": lambda u: "{" + str(u).upper() + "}",
+    "without_hyphens": lambda u: u.hex,
 }
 # A valid half of a context does not open anything that needs the other half.
 PARTIAL_CONTEXTS: dict[str, Any] = {
     "user_without_org": lambda conn, w: act_as(conn, w.a.admin, ""),
-    "user_with_malformed_org": lambda conn, w: act_as(conn, w.a.admin, "not-a-uuid"),
     "org_without_user": lambda conn, w: act_as(conn, "", w.a.org_id),
-    "org_with_malformed_user": lambda conn, w: act_as(conn, "not-a-uuid", w.a.org_id),
 }
 
 
@@ -66,6 +82,99 @@ def test_missing_or_broken_context_writes_nothing(conn: Conn, world: World, cont
     assert conn.execute("update iam.projects set name = name || '!'").rowcount == 0
     assert conn.execute("delete from iam.projects").rowcount == 0
     assert conn.execute("delete from iam.organization_memberships").rowcount == 0
+
+
+@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize("context", sorted(MALFORMED_CONTEXTS))
+def test_malformed_context_stops_the_read_with_an_error(
+    conn: Conn, world: World, context: str, table: str
+) -> None:
+    MALFORMED_CONTEXTS[context](conn, world)
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+        conn.execute(f"select id from iam.{table}").fetchall()
+
+
+@pytest.mark.parametrize(
+    "write",
+    [
+        "update iam.projects set name = name || '!'",
+        "delete from iam.projects",
+        "delete from iam.organization_memberships",
+        "insert into iam.projects (name) values ('Sneaky')",
+        "insert into iam.organization_memberships (user_id, role)"
+        " select id, 'ORG_ADMIN' from iam.users",
+        "update iam.organization_memberships set role = 'ORG_ADMIN'",
+        "select * from iam.create_organization('Sneaky')",
+    ],
+)
+@pytest.mark.parametrize("context", sorted(MALFORMED_CONTEXTS))
+def test_malformed_context_stops_the_write_with_an_error(
+    conn: Conn, world: World, context: str, write: str
+) -> None:
+    before = _projects_and_memberships(conn)
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation), conn.transaction():
+        MALFORMED_CONTEXTS[context](conn, world)
+        conn.execute(write)
+    assert _projects_and_memberships(conn) == before
+
+
+@pytest.mark.parametrize(
+    ("user_half", "org_half"),
+    [("malformed", "valid"), ("valid", "malformed")],
+)
+def test_malformed_half_of_a_context_stops_the_read(
+    conn: Conn, world: World, user_half: str, org_half: str
+) -> None:
+    values = {
+        "user": {"malformed": "not-a-uuid", "valid": world.a.admin, "empty": ""},
+        "org": {"malformed": "not-a-uuid", "valid": world.a.org_id, "empty": ""},
+    }
+    act_as(conn, values["user"][user_half], values["org"][org_half])
+    with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+        conn.execute("select id from iam.projects").fetchall()
+
+
+@pytest.mark.parametrize("table", TABLES)
+@pytest.mark.parametrize("spelling", sorted(SPELLINGS))
+def test_other_spelling_of_a_uuid_opens_exactly_what_the_canonical_one_does(
+    conn: Conn, world: World, spelling: str, table: str
+) -> None:
+    act_as(conn, world.a.read_only, world.a.org_id)
+    canonical = ids(conn, f"select id from iam.{table}")
+    assert canonical, (
+        "the canonical spelling must see something for the comparison to mean anything"
+    )
+    spell = SPELLINGS[spelling]
+    act_as(conn, spell(world.a.read_only), spell(world.a.org_id))
+    assert ids(conn, f"select id from iam.{table}") == canonical
+    assert conn.execute("select iam.current_user_id(), iam.current_org_id()").fetchone() == (
+        world.a.read_only,
+        world.a.org_id,
+    )
+
+
+def test_malformed_user_with_empty_org_reads_zero_projects(conn: Conn, world: World) -> None:
+    # Whether the planner reads the empty organization (no row matches) or
+    # the malformed user (22P02) first depends on the plan; both fail closed.
+    act_as(conn, "not-a-uuid", "")
+    try:
+        rows = conn.execute("select id from iam.projects").fetchall()
+    except psycopg.errors.InvalidTextRepresentation:
+        return
+    assert rows == []
+
+
+def _projects_and_memberships(conn: Conn) -> tuple[int, int, str, str]:
+    act_as_owner(conn)
+    row = conn.execute(
+        "select (select count(*) from iam.projects),"
+        " (select count(*) from iam.organizations),"
+        " (select string_agg(concat_ws(' ', organization_id, user_id, role), ','"
+        "  order by organization_id, user_id) from iam.organization_memberships),"
+        " (select coalesce(string_agg(name, ',' order by id), '') from iam.projects)"
+    ).fetchone()
+    assert row is not None
+    return int(row[0]), int(row[1]), str(row[2]), str(row[3])
 
 
 # ------------------------------------------------- a connection reused after a tenant
@@ -118,3 +227,39 @@ def test_next_tenant_on_the_same_connection_sees_only_its_own_rows(
         act_as(pooled, b.read_only, b.org_id)
         assert ids(pooled, "select id from iam.projects") == set(b.project_ids)
         pooled.commit()
+
+
+@pytest.mark.parametrize(
+    "next_context", ["missing", "empty", "malformed", "with_spaces", "braced", "upper_case"]
+)
+def test_next_context_on_a_connection_that_served_a_tenant_opens_nothing_of_it(
+    committed_data: Committed, next_context: str
+) -> None:
+    a = committed_data.tenant("served")
+    b = committed_data.tenant("next")
+    with connect(committed_data.conninfo) as pooled:
+        act_as(pooled, a.admin, a.org_id)
+        assert ids(pooled, "select id from iam.projects") == set(a.project_ids)
+        pooled.commit()
+
+        if next_context == "missing":
+            pooled.execute("set local role iam_authenticated")
+        elif next_context == "empty":
+            act_as(pooled, "", "")
+        elif next_context == "malformed":
+            act_as(pooled, "not-a-uuid", "not-a-uuid")
+        elif next_context == "with_spaces":
+            act_as(pooled, f" {b.read_only}", f" {b.org_id}")
+        elif next_context == "braced":
+            act_as(pooled, "{" + str(b.read_only) + "}", "{" + str(b.org_id) + "}")
+        else:
+            act_as(pooled, str(b.read_only).upper(), str(b.org_id).upper())
+
+        if next_context in {"malformed", "with_spaces"}:
+            with pytest.raises(psycopg.errors.InvalidTextRepresentation):
+                pooled.execute("select id from iam.projects").fetchall()
+        elif next_context in {"braced", "upper_case"}:
+            assert ids(pooled, "select id from iam.projects") == set(b.project_ids)
+        else:
+            assert _read_everything(pooled) == dict.fromkeys(TABLES, 0)
+        pooled.rollback()

@@ -16,7 +16,6 @@ import pytest
 from tests.support.sql import (
     ACTORS,
     EMPTY_CONTEXT,
-    MALFORMED_CONTEXT,
     NO_CONTEXT,
     NON_MEMBER,
     ORG_ADMIN,
@@ -44,7 +43,6 @@ SEES = {
     NON_MEMBER: "nothing",
     NO_CONTEXT: "nothing",
     EMPTY_CONTEXT: "nothing",
-    MALFORMED_CONTEXT: "nothing",
 }
 ADMIN_ONLY = {ORG_ADMIN}
 

@@ -9,11 +9,12 @@ import hashlib
 import threading
 import uuid
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 import psycopg
 import pytest
 
-from service.db.runner import READ_MEMBER_ROLE
+from service.db.runner import READ_CALLER, SESSION_ENDED, SET_TENANT_CONTEXT, tenant_context
 from tests.support.sql import (
     Committed,
     Conn,
@@ -123,14 +124,33 @@ def test_refresh_tokens_are_stored_as_sha256_digests(conn: Conn, world: World) -
 # ------------------------------------------------------------------ the liveness check
 
 
-def test_the_role_lookup_passes_for_the_callers_live_session(conn: Conn, world: World) -> None:
+def check_as_the_api(
+    conn: Conn, path: str, user: object, org: object, session: object
+) -> tuple[Any, ...]:
+    """The caller and the session check as the API sends them: in the context
+    statement itself, or (a NOINHERIT login role) in a statement of their own."""
+    if path == "context":
+        act_as_owner(conn)
+        row = conn.execute(SET_TENANT_CONTEXT, tenant_context(user, org, 5000, session)).fetchone()
+    else:
+        act_as(conn, user, org, None if session is None else str(session))
+        row = conn.execute(READ_CALLER).fetchone()
+    assert row is not None
+    return row
+
+
+@pytest.mark.parametrize("path", ["context", "fallback"])
+def test_the_session_check_passes_for_the_callers_live_session(
+    conn: Conn, world: World, path: str
+) -> None:
     mine, _ = start(conn, world.a.user, world.a.org_id)
-    act_as(conn, world.a.user, world.a.org_id, mine)
-    assert conn.execute(READ_MEMBER_ROLE).fetchone() == ("ORG_USER", True, True)
+    row = check_as_the_api(conn, path, world.a.user, world.a.org_id, mine)
+    assert row == ("ORG_USER", True, True)
 
 
+@pytest.mark.parametrize("path", ["context", "fallback"])
 @pytest.mark.parametrize("case", ["ended", "expired", "another_users", "none", "malformed"])
-def test_the_role_lookup_raises_otherwise(conn: Conn, world: World, case: str) -> None:
+def test_the_session_check_raises_otherwise(conn: Conn, world: World, case: str, path: str) -> None:
     mine, _ = start(conn, world.a.user, world.a.org_id)
     theirs, _ = start(conn, world.a.admin, world.a.org_id)
     act_as_owner(conn)
@@ -142,14 +162,16 @@ def test_the_role_lookup_raises_otherwise(conn: Conn, world: World, case: str) -
             " expires_at = now() - interval '1 second' where id = %s",
             (mine,),
         )
-    session: object = {"another_users": theirs, "none": None}.get(case, mine)
-    act_as(conn, world.a.user, world.a.org_id, None if session is None else str(session))
-    if case == "malformed":
-        conn.execute("select set_config('iam.session_id', 'not-a-uuid', true)")
-    # The request's own role lookup, as the API sends it.
+    session: object = {"another_users": theirs, "none": None, "malformed": "not-a-uuid"}.get(
+        case, mine
+    )
     with pytest.raises(psycopg.Error) as raised, conn.transaction():
-        conn.execute(READ_MEMBER_ROLE)
-    assert raised.value.sqlstate == "IAMSE"
+        check_as_the_api(conn, path, world.a.user, world.a.org_id, session)
+    # A malformed setting stops the context statement at its cast (22P02), as a
+    # malformed user or organization does; the reader behind the fallback reads
+    # it as no session. Both fail closed.
+    expected = "22P02" if (case, path) == ("malformed", "context") else SESSION_ENDED
+    assert raised.value.sqlstate == expected
 
 
 # ------------------------------------------------------------------ rotation

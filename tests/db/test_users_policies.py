@@ -17,7 +17,6 @@ import pytest
 from tests.support.sql import (
     ACTORS,
     EMPTY_CONTEXT,
-    MALFORMED_CONTEXT,
     MEMBERS_OF_A,
     NO_CONTEXT,
     NON_MEMBER,
@@ -44,7 +43,6 @@ SEES = {
     NON_MEMBER: "only_themself",
     NO_CONTEXT: "nothing",
     EMPTY_CONTEXT: "nothing",
-    MALFORMED_CONTEXT: "nothing",
 }
 
 

@@ -32,7 +32,15 @@ from psycopg.conninfo import make_conninfo
 
 from service.db.embedded import EmbeddedPostgres
 from service.db.migrate import RUNTIME_ROLES, apply_policies, run_dbmate
-from service.db.runner import SET_ANON_CONTEXT, SET_TENANT_CONTEXT
+from service.db.runner import (
+    MAY_READ_CALLER_IN_CONTEXT,
+    READ_CALLER,
+    SESSION_ENDED,
+    SET_ANON_CONTEXT,
+    SET_TENANT_CONTEXT,
+    SET_TENANT_CONTEXT_ONLY,
+    tenant_context,
+)
 from service.db.target import conninfo_to_url
 from service.security.passwords import Passwords
 from tests.support.database import drop_database
@@ -185,7 +193,7 @@ def assert_migrated_as_owner(owner: Owner, reference: TestDatabase) -> None:
     assert policies(owner.login.conninfo) == policies(reference.conninfo)
 
 
-def assert_register_login_round_trip(api: Login) -> None:
+def assert_register_login_round_trip(api: Login, owner_conninfo: str) -> None:
     hasher = Passwords().hasher
     email = f"Owner-{uuid.uuid4().hex[:8]}@Example.com"
     password = secrets.token_urlsafe(16)
@@ -216,15 +224,56 @@ def assert_register_login_round_trip(api: Login) -> None:
         assert (found[0], found[2], found[3], str(found[4])) == (user_id, True, org_id, "ORG_ADMIN")
         assert hasher.verify(str(found[1]), password)
 
-        conn.execute(SET_TENANT_CONTEXT, (str(user_id), str(org_id), "5000", ""))
+        # A session, as login starts one; the request's context names it.
+        conn.execute(SET_ANON_CONTEXT, ("5000",))
+        started = conn.execute(
+            "select session_id from iam.start_session(%s, %s, %s, 60, null)",
+            (user_id, org_id, secrets.token_urlsafe(32)),
+        ).fetchone()
+        conn.commit()
+        assert started is not None
+        session_id = started[0]
+
+        # NOINHERIT: the caller is read in a statement of its own, as iam_authenticated.
+        assert conn.execute(MAY_READ_CALLER_IN_CONTEXT).fetchone() == (False,)
+        conn.execute(SET_TENANT_CONTEXT_ONLY, tenant_context(user_id, org_id, 5000, session_id))
+        assert conn.execute(READ_CALLER).fetchone() == ("ORG_ADMIN", True, True)
         conn.execute("insert into iam.projects (name) values ('First')")
         seen = conn.execute("select name, organization_id, created_by_user_id from iam.projects")
         assert seen.fetchall() == [("First", org_id, user_id)]
         conn.commit()
 
-        conn.execute(SET_TENANT_CONTEXT, ("", "", "5000", ""))
+        conn.execute(SET_TENANT_CONTEXT_ONLY, tenant_context("", "", 5000))
+        assert conn.execute("select count(*) from iam.projects").fetchone() == (0,)
+        with pytest.raises(psycopg.Error) as ended:
+            conn.execute(READ_CALLER)
+        assert ended.value.sqlstate == SESSION_ENDED
+        conn.rollback()
+        conn.execute(SET_TENANT_CONTEXT_ONLY, tenant_context("", "", 5000))
         assert conn.execute("select count(*) from iam.projects").fetchone() == (0,)
         conn.commit()
+
+    # docs/dba.md: the grants that let the context statement read the caller
+    # and check the session too.
+    with psycopg.connect(owner_conninfo, autocommit=True) as conn:
+        conn.execute(sql.SQL("grant usage on schema iam to {}").format(sql.Identifier(api.name)))
+        conn.execute(
+            sql.SQL(
+                "grant execute on function iam.request_caller(uuid, uuid),"
+                " iam.request_session(uuid, uuid) to {}"
+            ).format(sql.Identifier(api.name))
+        )
+    with psycopg.connect(api.conninfo) as conn:
+        assert conn.execute(MAY_READ_CALLER_IN_CONTEXT).fetchone() == (True,)
+        context = tenant_context(user_id, org_id, 5000, session_id)
+        caller = conn.execute(SET_TENANT_CONTEXT, context)
+        assert caller.fetchone() == ("ORG_ADMIN", True, True)
+        assert conn.execute("select name from iam.projects").fetchall() == [("First",)]
+        conn.rollback()
+        with pytest.raises(psycopg.Error) as ended:
+            conn.execute(SET_TENANT_CONTEXT, tenant_context("", "", 5000))
+        assert ended.value.sqlstate == SESSION_ENDED
+        conn.rollback()
 
 
 def test_createrole_owner_migrates_where_the_iam_roles_already_exist(
@@ -242,7 +291,7 @@ def test_createrole_owner_migrates_where_the_iam_roles_already_exist(
         return
     migrate_as(owner, capfd)
     assert_migrated_as_owner(owner, database)
-    assert_register_login_round_trip(make_api_login(owner))
+    assert_register_login_round_trip(make_api_login(owner), owner.login.conninfo)
 
 
 def test_createrole_owner_with_admin_option_on_existing_roles_migrates(
@@ -258,7 +307,7 @@ def test_createrole_owner_with_admin_option_on_existing_roles_migrates(
         )
     migrate_as(owner, capfd)
     assert_migrated_as_owner(owner, database)
-    assert_register_login_round_trip(make_api_login(owner))
+    assert_register_login_round_trip(make_api_login(owner), owner.login.conninfo)
 
 
 @pytest.mark.slow
@@ -280,7 +329,9 @@ def test_createrole_owner_migrates_a_server_without_iam_roles(
             assert existing == (0,)
             migrate_as(fresh_owner, capfd)
             assert_migrated_as_owner(fresh_owner, database)
-            assert_register_login_round_trip(make_api_login(fresh_owner))
+            assert_register_login_round_trip(
+                make_api_login(fresh_owner), fresh_owner.login.conninfo
+            )
     finally:
         server.stop()
         shutil.rmtree(folder, ignore_errors=True)

@@ -12,7 +12,7 @@ from psycopg.errors import UniqueViolation
 from service.db.queries import auth as queries
 from service.db.queries import sessions
 from service.db.queries.throttle import record_login_failure, throttle_wait
-from service.db.runner import SET_TENANT_CONTEXT, anon_transaction
+from service.db.runner import SET_TENANT_CONTEXT_ONLY, anon_transaction, tenant_context
 from service.http.client_ip import client_ip
 from service.http.deps import CallerRunner, IdentityRunner, State
 from service.http.errors import Problem, not_found, too_many_requests, unauthorized
@@ -239,8 +239,8 @@ async def change_password(
             )
             if changed:
                 await conn.execute(
-                    SET_TENANT_CONTEXT,
-                    (str(tenant.user_id), "", str(timeout), str(tenant.session_id)),
+                    SET_TENANT_CONTEXT_ONLY,
+                    tenant_context(tenant.user_id, None, timeout, tenant.session_id),
                 )
                 await conn.execute(sessions.END_OTHERS)
             else:
