@@ -52,19 +52,12 @@ as $$
               then pg_catalog.current_setting('iam.session_id', true)::uuid end
 $$;
 
--- Raises IAMSE. The request's role lookup (READ_MEMBER_ROLE in
--- service/db/runner.py) probes iam.sessions for the context's session, as the
--- caller (the sessions policies limit it to the caller's own), and calls
--- this only when the session is not there, expired or another user's:
---   case when exists (select 1 from iam.sessions as s
---                     where s.id = iam.current_session_id()
---                       and s.user_id = iam.current_user_id()
---                       and s.expires_at > now())
---        then true else iam.session_ended() end
--- The probe is written into the statement, not wrapped in a function: a SQL
--- function with a subquery is not inlined, and calling one costs more than
--- the probe. The error aborts the request's implicit transaction before the
--- request's own statement runs, so an ended session's token changes nothing.
+-- Raises IAMSE. The request's session check (iam.request_session, created by
+-- a later migration and called in the request's context statement, see
+-- service/db/runner.py) probes iam.sessions for the context's session and
+-- calls this only when the session is not there, expired or another user's.
+-- The error aborts the request's implicit transaction before the request's
+-- own statement runs, so an ended session's token changes nothing.
 create function iam.session_ended() returns boolean
 language plpgsql volatile
 set search_path = ''

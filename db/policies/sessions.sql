@@ -1,8 +1,9 @@
 -- iam.sessions: sign-in sessions, one per login or registration, each with
 -- an absolute expiry. Ending a session is deleting its row (its refresh
--- tokens go with it); every request's role lookup probes this table for
--- the token's session (and raises through iam.session_ended() when it is
--- gone), so the session's access tokens stop working on their next request.
+-- tokens go with it); every request's context statement probes this table
+-- for the token's session (iam.request_session, which raises through
+-- iam.session_ended() when it is gone), so the session's access tokens stop
+-- working on their next request.
 --
 -- Applied by `rls-iam db migrate` after the migrations, in one transaction.
 -- The runner first drops every policy on this table and revokes every grant

@@ -84,9 +84,7 @@ select set_config('iam.session_id', current_setting('iam.s1'), true);
 select results_eq($$ select id from iam.sessions $$,
   $$ select current_setting('iam.s1')::uuid $$,
   'ORG_ADMIN reads their own session, not their members''');
-select results_eq($$ select case when exists (select 1 from iam.sessions as s
-                     where s.id = iam.current_session_id() and s.user_id = iam.current_user_id()
-                       and s.expires_at > now()) then true else iam.session_ended() end $$,
+select results_eq($$ select is_live from iam.request_session(iam.current_user_id(), iam.current_session_id()) $$,
   $$ values (true) $$, 'the admin''s own live session passes the request''s check');
 select throws_ok($$ select * from iam.refresh_tokens $$, '42501', null,
   'a signed-in request cannot read refresh token digests');
@@ -116,9 +114,7 @@ select isnt_empty(
   $$ delete from iam.sessions where id = current_setting('iam.s3')::uuid returning id $$,
   'a user ends their own session (logout)');
 select throws_ok(
-  $$ select case when exists (select 1 from iam.sessions as s
-                     where s.id = iam.current_session_id() and s.user_id = iam.current_user_id()
-                       and s.expires_at > now()) then true else iam.session_ended() end $$,
+  $$ select is_live from iam.request_session(iam.current_user_id(), iam.current_session_id()) $$,
   'IAMSE', null,
   'an ended session fails the check');
 
@@ -130,9 +126,7 @@ set local iam.org_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000000';
 select set_config('iam.session_id', current_setting('iam.s1'), true);
 
 select throws_ok(
-  $$ select case when exists (select 1 from iam.sessions as s
-                     where s.id = iam.current_session_id() and s.user_id = iam.current_user_id()
-                       and s.expires_at > now()) then true else iam.session_ended() end $$,
+  $$ select is_live from iam.request_session(iam.current_user_id(), iam.current_session_id()) $$,
   'IAMSE', null,
   'a token naming another user''s session fails the check');
 select is_empty($$ select * from iam.sessions $$,
@@ -147,9 +141,7 @@ set local iam.session_id = '';
 
 select is_empty($$ select * from iam.sessions $$, 'no context, no session');
 select throws_ok(
-  $$ select case when exists (select 1 from iam.sessions as s
-                     where s.id = iam.current_session_id() and s.user_id = iam.current_user_id()
-                       and s.expires_at > now()) then true else iam.session_ended() end $$,
+  $$ select is_live from iam.request_session(iam.current_user_id(), iam.current_session_id()) $$,
   'IAMSE', null,
   'no context fails the check');
 

@@ -8,8 +8,10 @@ import uuid
 from typing import Any
 
 import jwt
+import pytest
 from fastapi.testclient import TestClient
 
+from service.db import runner
 from tests.support.api import (
     PASSWORD,
     TEST_SECRET,
@@ -208,9 +210,28 @@ def test_logout_ends_the_session_access_and_refresh(client: TestClient) -> None:
     assert client.get("/auth/me", headers=bearer(other["access_token"])).status_code == 200
 
 
-def test_a_logged_out_token_changes_nothing(client: TestClient, database: TestDatabase) -> None:
-    """The session check runs before the request's statement, in its transaction."""
-    actor = register(client, "nowrite")
+class _NeverInContext:
+    """Stands in for the runner's per-connection verdict: every connection takes
+    the path of a NOINHERIT login role (the caller and the session checked in a
+    statement of their own)."""
+
+    def get(self, conn: object, default: bool) -> bool:
+        return False
+
+    def __setitem__(self, conn: object, value: bool) -> None:
+        pass
+
+
+@pytest.mark.parametrize("path", ["context", "fallback"])
+def test_a_logged_out_token_changes_nothing(
+    client: TestClient, database: TestDatabase, monkeypatch: pytest.MonkeyPatch, path: str
+) -> None:
+    """The session check runs before the request's statement, in its transaction,
+    whichever context statement the login role may run."""
+    if path == "fallback":
+        monkeypatch.setattr(runner, "_reads_caller_in_context", _NeverInContext())
+    actor = register(client, f"nowrite-{path}")
+    assert client.get("/projects", headers=actor.headers).status_code == 200
     assert client.post("/auth/logout", headers=actor.headers).status_code == 204
     assert_problem(client.post("/projects", json={"name": "ghost"}, headers=actor.headers), 401)
     rows = owner_sql(

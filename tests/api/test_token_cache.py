@@ -105,7 +105,7 @@ def test_a_used_token_of_a_removed_member_is_403(
 
 # The cache holds what never changes for a token (its signature and claims);
 # whether its session is live is asked of the database on every request, in
-# the role lookup. A cached token of an ended session is therefore refused
+# the context statement. A cached token of an ended session is therefore refused
 # on its very next request, while it is still in the cache.
 
 

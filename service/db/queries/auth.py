@@ -89,7 +89,7 @@ async def switch_organization(db: RequestRunner, organization_id: UUID) -> Membe
 
 
 # The caller's user and active organization (none for a token without
-# one); the role comes from the request's own role lookup
+# one); the role comes from the request's own context statement
 # (RequestRunner.fetchone_with_role), not a second one.
 ME = """
 select u.id, u.email, o.id, o.name
