@@ -144,7 +144,7 @@ $$;
 --
 
 CREATE FUNCTION iam.lock_membership_change() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 begin
@@ -152,6 +152,55 @@ begin
     1769107757, iam.membership_lock_key(old.organization_id, old.user_id));
   return case when tg_op = 'DELETE' then old else new end;
 end
+$$;
+
+
+--
+-- Name: login_attempt(text, text, uuid, integer, integer, integer, integer); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.login_attempt(p_client text, p_email text, p_organization_id uuid, p_client_limit integer, p_client_window integer, p_failure_limit integer, p_failure_window integer) RETURNS TABLE(wait_seconds integer, slow_down boolean, user_id uuid, password_hash text, is_active boolean, organization_id uuid, organization_name text, role iam.org_role)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  v_wait integer;
+  v_slow boolean;
+begin
+  v_wait := iam.rate_limit_slide(iam.rate_limit_key('client', p_client), p_client_window,
+                                 p_client_limit, true);
+  if v_wait = 0 then
+    v_wait := iam.rate_limit_slide(iam.rate_limit_key('login-pair', p_email || ' ' || p_client),
+                                   p_failure_window, p_failure_limit, true);
+  end if;
+  if v_wait > 0 then
+    return query select v_wait, false, null::uuid, null::text, null::boolean, null::uuid,
+                        null::text, null::iam.org_role;
+    return;
+  end if;
+  v_slow := iam.rate_limit_slide(iam.rate_limit_key('login-failure', p_email), p_failure_window,
+                                 p_failure_limit, false) > 0;
+  -- One row even for an unknown email: the caller verifies a dummy hash.
+  return query
+    select 0, v_slow, l.user_id, l.password_hash, l.is_active, l.organization_id,
+           l.organization_name, l.role
+    from (select) as one
+    left join iam.login_lookup(p_email, p_organization_id) as l on true;
+end
+$$;
+
+
+--
+-- Name: login_failed(text, integer); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.login_failed(p_email text, p_failure_window integer) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select iam.rate_limit_slide(iam.rate_limit_key('login-failure', p_email), p_failure_window,
+                              2147483647, true);
 $$;
 
 
@@ -175,6 +224,19 @@ CREATE FUNCTION iam.login_lookup(p_email text, p_organization_id uuid DEFAULT NU
   ) as m on true
   left join iam.organizations as o on o.id = m.organization_id
   where u.email = pg_catalog.lower(pg_catalog.btrim(p_email))
+$$;
+
+
+--
+-- Name: login_succeeded(text, text, integer); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.login_succeeded(p_client text, p_email text, p_failure_window integer) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  delete from iam.rate_limit_buckets
+  where bucket = iam.rate_limit_key('login-pair', p_email || ' ' || p_client);
 $$;
 
 
@@ -280,24 +342,27 @@ $$;
 
 
 --
--- Name: rate_limit_take(text, integer, integer, boolean); Type: FUNCTION; Schema: iam; Owner: -
+-- Name: rate_limit_slide(text, integer, integer, boolean); Type: FUNCTION; Schema: iam; Owner: -
 --
 
-CREATE FUNCTION iam.rate_limit_take(p_bucket text, p_window_seconds integer, p_limit integer, p_count boolean) RETURNS integer
+CREATE FUNCTION iam.rate_limit_slide(p_bucket text, p_window_seconds integer, p_limit integer, p_count boolean) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  v_start timestamptz := pg_catalog.to_timestamp(
-    pg_catalog.floor(extract(epoch from pg_catalog.now()) / p_window_seconds) * p_window_seconds);
+  v_now double precision := extract(epoch from pg_catalog.now());
+  v_from double precision := pg_catalog.floor(v_now / p_window_seconds) * p_window_seconds;
+  v_start timestamptz := pg_catalog.to_timestamp(v_from);
+  v_elapsed double precision := (v_now - v_from) / p_window_seconds;
   v_hits integer;
+  v_previous integer;
+  v_rest integer;
 begin
   if p_count then
     insert into iam.rate_limit_buckets as b (bucket, window_start, hits)
     values (p_bucket, v_start, 1)
     on conflict (bucket, window_start) do update set hits = b.hits + 1
     returning b.hits into v_hits;
-    -- Now and then, forget windows that ended long ago.
     if pg_catalog.random() < 0.01 then
       delete from iam.rate_limit_buckets
       where window_start < pg_catalog.now() - interval '1 day';
@@ -306,26 +371,26 @@ begin
     select b.hits into v_hits from iam.rate_limit_buckets as b
     where b.bucket = p_bucket and b.window_start = v_start;
   end if;
+  select b.hits into v_previous from iam.rate_limit_buckets as b
+  where b.bucket = p_bucket
+    and b.window_start = v_start - pg_catalog.make_interval(secs => p_window_seconds);
 
-  if coalesce(v_hits, 0) > p_limit or (not p_count and coalesce(v_hits, 0) >= p_limit) then
-    return greatest(1, pg_catalog.ceil(extract(epoch from
-      v_start + pg_catalog.make_interval(secs => p_window_seconds) - pg_catalog.now())))::integer;
+  v_rest := coalesce(v_hits, 0) + case when p_count then 0 else 1 end;
+  v_previous := coalesce(v_previous, 0);
+  if v_previous * (1 - v_elapsed) + v_rest <= p_limit then
+    return 0;
   end if;
-  return 0;
+  if v_rest > p_limit or v_previous = 0 then
+    -- This window alone is full: wait for the next one, and in it until
+    -- enough of this one's hits have slid out to admit one more.
+    return greatest(1, pg_catalog.ceil((1 - v_elapsed
+      + greatest(0, 1 - (p_limit - 1)::double precision / greatest(coalesce(v_hits, 0), 1)))
+      * p_window_seconds))::integer;
+  end if;
+  -- Until enough of the window before has slid out.
+  return greatest(1, pg_catalog.ceil(
+    (1 - (p_limit - v_rest)::double precision / v_previous - v_elapsed) * p_window_seconds))::integer;
 end
-$$;
-
-
---
--- Name: record_login_failure(text, integer); Type: FUNCTION; Schema: iam; Owner: -
---
-
-CREATE FUNCTION iam.record_login_failure(p_email text, p_failure_window integer) RETURNS void
-    LANGUAGE sql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select iam.rate_limit_take(iam.rate_limit_key('login-failure', p_email), p_failure_window,
-                             2147483647, true)
 $$;
 
 
@@ -570,24 +635,45 @@ $$;
 
 
 --
--- Name: throttle_auth(text, text, integer, integer, integer, integer); Type: FUNCTION; Schema: iam; Owner: -
+-- Name: take_organization_quota(integer); Type: FUNCTION; Schema: iam; Owner: -
 --
 
-CREATE FUNCTION iam.throttle_auth(p_client text, p_email text, p_client_limit integer, p_client_window integer, p_failure_limit integer, p_failure_window integer) RETURNS integer
+CREATE FUNCTION iam.take_organization_quota(p_per_hour integer) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
+  v_bucket text;
   v_wait integer;
 begin
-  v_wait := iam.rate_limit_take(iam.rate_limit_key('client', p_client), p_client_window,
-                                p_client_limit, true);
-  if v_wait > 0 or p_email is null then
-    return v_wait;
+  if iam.current_user_id() is null then
+    raise exception 'no caller' using errcode = 'insufficient_privilege';
   end if;
-  return iam.rate_limit_take(iam.rate_limit_key('login-failure', p_email), p_failure_window,
-                             p_failure_limit, false);
+  v_bucket := iam.rate_limit_key('organization-create', iam.current_user_id()::text);
+  v_wait := iam.rate_limit_slide(v_bucket, 3600, p_per_hour, true);
+  if v_wait > 0 then
+    -- Refused attempts do not push the wait further out.
+    update iam.rate_limit_buckets set hits = hits - 1
+    where bucket = v_bucket
+      and window_start = pg_catalog.to_timestamp(
+        pg_catalog.floor(extract(epoch from pg_catalog.now()) / 3600) * 3600);
+    return iam.rate_limit_slide(v_bucket, 3600, p_per_hour, false);
+  end if;
+  return 0;
 end
+$$;
+
+
+--
+-- Name: throttle_client(text, integer, integer); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.throttle_client(p_client text, p_client_limit integer, p_client_window integer) RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select iam.rate_limit_slide(iam.rate_limit_key('client', p_client), p_client_window,
+                              p_client_limit, true)
 $$;
 
 
@@ -657,6 +743,7 @@ CREATE TABLE iam.organizations (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT organizations_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))
 );
+ALTER TABLE ONLY iam.organizations ALTER COLUMN name SET STATISTICS 0;
 
 ALTER TABLE ONLY iam.organizations FORCE ROW LEVEL SECURITY;
 
@@ -676,6 +763,8 @@ CREATE TABLE iam.projects (
     CONSTRAINT projects_description_check CHECK ((char_length(description) <= 2000)),
     CONSTRAINT projects_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))
 );
+ALTER TABLE ONLY iam.projects ALTER COLUMN name SET STATISTICS 0;
+ALTER TABLE ONLY iam.projects ALTER COLUMN description SET STATISTICS 0;
 
 ALTER TABLE ONLY iam.projects FORCE ROW LEVEL SECURITY;
 
@@ -741,6 +830,7 @@ CREATE TABLE iam.users (
     CONSTRAINT users_email_length CHECK (((char_length(email) >= 3) AND (char_length(email) <= 254))),
     CONSTRAINT users_email_normalized CHECK ((email = lower(btrim(email))))
 );
+ALTER TABLE ONLY iam.users ALTER COLUMN email SET STATISTICS 0;
 
 ALTER TABLE ONLY iam.users FORCE ROW LEVEL SECURITY;
 
@@ -1270,4 +1360,8 @@ INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261130110000'),
     ('20261130110100'),
     ('20261130130000'),
-    ('20261130130100');
+    ('20261130130100'),
+    ('20261130160000'),
+    ('20261130160100'),
+    ('20261130160200'),
+    ('20261130160300');

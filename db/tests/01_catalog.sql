@@ -205,7 +205,7 @@ select function_privs_are('iam', 'register', array['text', 'text', 'text'], 'iam
 select function_privs_are('iam', 'register', array['text', 'text', 'text'],
   'iam_authenticated', array[]::text[]);
 select function_privs_are('iam', 'login_lookup', array['text', 'uuid'], 'iam_authenticated',
-  array[]::text[], 'only iam_anon looks up password hashes');
+  array[]::text[], 'iam_authenticated looks up no password hashes');
 select function_privs_are('iam', 'create_organization', array['text'], 'iam_authenticated',
   array['EXECUTE']);
 select function_privs_are('iam', 'create_organization', array['text'], 'iam_anon',

@@ -10,6 +10,7 @@ import uvicorn
 
 from service.db.migrate import apply_policies, run_dbmate
 from service.db.target import resolve_database
+from service.http.protocol import GuardedHttpToolsProtocol
 from service.security.signing_secret import signing_secret
 from service.settings import get_settings
 
@@ -47,6 +48,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> int:
             proxy_headers=False,
             server_header=False,
             timeout_graceful_shutdown=20,
+            http=GuardedHttpToolsProtocol,
+            limit_concurrency=settings.server_max_connections,
+            timeout_keep_alive=settings.server_keep_alive_seconds,
         )
     finally:
         if started_here is not None:

@@ -102,6 +102,49 @@ _SQLSTATE_CLASS: dict[str, tuple[int, str]] = {
 }
 
 
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, also one that caused exc."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, psycopg.Error):
+            return seen.sqlstate
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _where(exc: BaseException) -> str | None:
+    """The innermost frame of this service that the error passed: module and line, no values."""
+    where = None
+    trace = exc.__traceback__
+    while trace is not None:
+        module = trace.tb_frame.f_globals.get("__name__", "")
+        if isinstance(module, str) and module.startswith("service."):
+            where = f"{module}:{trace.tb_lineno}"
+        trace = trace.tb_next
+    return where
+
+
+def log_unexpected(scope: Mapping[str, Any], exc: BaseException) -> None:
+    """One line for an error nobody mapped: its SQLSTATE, route and place, never its data.
+
+    The request id comes with every log line; the exception's message does
+    not, as it can carry SQL or values.
+    """
+    route = scope.get("route")
+    log.error(
+        "unexpected error",
+        extra={
+            "fields": {
+                "method": scope.get("method"),
+                "route": getattr(route, "path", None) or "unmatched",
+                "where": _where(exc),
+            },
+            "sqlstate": _sqlstate(exc),
+            "error_type": type(exc).__name__,
+        },
+    )
+
+
 def database_problem(error: psycopg.Error) -> Problem:
     state = error.sqlstate or ""
     mapped = _SQLSTATE.get(state) or _SQLSTATE_CLASS.get(state[:2])
@@ -113,9 +156,6 @@ def database_problem(error: psycopg.Error) -> Problem:
         return Problem(status, detail, errors=errors)
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return Problem(503, "The database is unavailable.")
-    log.error(
-        "unmapped database error", extra={"sqlstate": state, "error_type": type(error).__name__}
-    )
     return Problem(500, "The server failed to handle this request.")
 
 
@@ -201,17 +241,20 @@ async def _on_refused_caller(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(forbidden("You are not a member of this organization."))
 
 
-async def _on_database(_: Request, exc: Exception) -> JSONResponse:
+async def _on_database(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, psycopg.Error)
-    return problem_response(database_problem(exc))
+    problem = database_problem(exc)
+    if problem.status == 500:
+        log_unexpected(request.scope, exc)
+    return problem_response(problem)
 
 
 async def _on_pool_timeout(_: Request, __: Exception) -> JSONResponse:
     return problem_response(Problem(503, "The database is unavailable."))
 
 
-async def _on_unhandled(_: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error", exc_info=exc)
+async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
+    log_unexpected(request.scope, exc)
     return problem_response(Problem(500, "The server failed to handle this request."))
 
 

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
-from service.db.runner import RequestRunner
+from service.db.runner import NotAMember, RequestRunner
 
 Conn = AsyncConnection[Any]
 
@@ -19,16 +19,6 @@ class Registered:
     email: str
     organization_id: UUID
     organization_name: str
-
-
-@dataclass(frozen=True)
-class LoginCandidate:
-    user_id: UUID
-    password_hash: str
-    is_active: bool
-    organization_id: UUID | None
-    organization_name: str | None
-    role: str | None
 
 
 @dataclass(frozen=True)
@@ -48,18 +38,6 @@ async def register(
     row = await cursor.fetchone()
     assert row is not None
     return Registered(*row)
-
-
-async def login_lookup(
-    conn: Conn, email: str, organization_id: UUID | None
-) -> LoginCandidate | None:
-    cursor = await conn.execute(
-        "select user_id, password_hash, is_active, organization_id, organization_name, role"
-        " from iam.login_lookup(%s, %s)",
-        (email, organization_id),
-    )
-    row = await cursor.fetchone()
-    return None if row is None else LoginCandidate(*row)
 
 
 async def set_password_hash(conn: Conn, user_id: UUID, old_hash: str, new_hash: str) -> None:
@@ -88,13 +66,17 @@ async def switch_organization(db: RequestRunner, organization_id: UUID) -> Membe
     return None if row is None else Membership(*row)
 
 
-# The caller's user and active organization (none for a token without
-# one); the role comes from the request's own context statement
-# (RequestRunner.fetchone_with_role), not a second one.
+# The caller's user, active organization and role, read in one statement:
+# one snapshot, so a membership removed or re-added meanwhile cannot give a
+# role without its organization or an organization without its role. The
+# request's own context statement (which reads the role too) runs as a
+# separate statement and may see an older state. A token without an
+# organization reads the user alone.
 ME = """
-select u.id, u.email, o.id, o.name
+select u.id, u.email, o.id, o.name, m.role
 from iam.users as u
-left join iam.organizations as o on o.id = iam.current_org_id()
+left join iam.member_role() as m (role) on true
+left join iam.organizations as o on o.id = iam.current_org_id() and m.role is not null
 where u.id = iam.current_user_id()
 """
 
@@ -109,9 +91,11 @@ class Me:
 
 
 async def me(db: RequestRunner) -> Me:
-    role, row = await db.fetchone_with_role(ME)
-    # An active user (the RequestRunner let the request through) sees themself;
-    # a member also sees the organization.
-    assert row is not None
-    user_id, email, organization_id, organization_name = row
-    return Me(user_id, email, organization_id, organization_name, role)
+    row = await db.fetchone(ME)
+    if row is None or (db.org_id is not None and row[4] is None):
+        # Removed between the context statement and this one.
+        raise NotAMember
+    user_id, email, organization_id, organization_name, role = row
+    return Me(
+        user_id, email, organization_id, organization_name, None if role is None else str(role)
+    )

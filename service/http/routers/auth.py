@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from datetime import datetime
 from uuid import UUID
@@ -11,9 +12,14 @@ from psycopg.errors import UniqueViolation
 
 from service.db.queries import auth as queries
 from service.db.queries import sessions
-from service.db.queries.throttle import record_login_failure, throttle_wait
+from service.db.queries.throttle import (
+    login_attempt,
+    login_failed,
+    login_succeeded,
+    throttle_client,
+)
 from service.db.runner import SET_TENANT_CONTEXT_ONLY, anon_transaction, tenant_context
-from service.http.client_ip import client_ip
+from service.http.client_ip import client_ip, client_key
 from service.http.deps import CallerRunner, IdentityRunner, State
 from service.http.errors import Problem, not_found, too_many_requests, unauthorized
 from service.http.responses import problems
@@ -68,9 +74,9 @@ def token_out(
 @router.post("/register", status_code=201, response_model=RegisterOut, responses=problems(409, 429))
 async def register(state: State, request: Request, body: RegisterIn) -> RegisterOut:
     timeout = state.settings.database_statement_timeout_ms
-    client = client_ip(request, state.settings.trusted_proxies)
+    client = client_key(client_ip(request, state.settings.trusted_proxies))
     async with anon_transaction(state.pool, timeout) as conn:
-        wait = await throttle_wait(conn, state.settings, client, None)
+        wait = await throttle_client(conn, state.settings, client)
     if wait:
         raise too_many_requests(wait)
     # Hash outside any transaction, so no connection waits on argon2.
@@ -107,59 +113,59 @@ async def register(state: State, request: Request, body: RegisterIn) -> Register
 
 @router.post("/login", response_model=TokenOut, responses=problems(401, 429))
 async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
-    timeout = state.settings.database_statement_timeout_ms
-    client = client_ip(request, state.settings.trusted_proxies)
+    settings = state.settings
+    timeout = settings.database_statement_timeout_ms
+    client = client_key(client_ip(request, settings.trusted_proxies))
+    # The attempt is reserved (counted as a failure) in the statement that
+    # hands out the hash, and committed before the password is verified.
     async with anon_transaction(state.pool, timeout) as conn:
-        wait = await throttle_wait(conn, state.settings, client, body.email)
-        candidate = (
-            None if wait else await queries.login_lookup(conn, body.email, body.organization_id)
-        )
-    if wait:
-        raise too_many_requests(wait)
+        attempt = await login_attempt(conn, settings, client, body.email, body.organization_id)
+    if attempt.wait_seconds:
+        raise too_many_requests(attempt.wait_seconds)
+    if attempt.slow_down:
+        # The email is under attack from elsewhere: slow down, never refuse.
+        await asyncio.sleep(settings.login_slowdown_ms / 1000)
     # Unknown email, wrong password, inactive user and foreign organization
     # all verify one hash and give the same answer. A user who belongs to
     # no organization, asking for none, signs in without one.
-    verified = await state.passwords.verify(
-        candidate.password_hash if candidate else None, body.password
-    )
+    verified = await state.passwords.verify(attempt.password_hash, body.password)
     if (
-        candidate is None
+        attempt.user_id is None
+        or attempt.password_hash is None
         or not verified
-        or not candidate.is_active
-        or (body.organization_id is not None and candidate.organization_id is None)
+        or not attempt.is_active
+        or (body.organization_id is not None and attempt.organization_id is None)
     ):
+        # The pair's failure is already counted; the email's is counted now.
         async with anon_transaction(state.pool, timeout) as conn:
-            await record_login_failure(conn, state.settings, body.email)
+            await login_failed(conn, settings, body.email)
         raise unauthorized(_BAD_LOGIN)
-    new_hash = (
-        await state.passwords.hash(body.password)
-        if state.passwords.needs_rehash(candidate.password_hash)
-        else None
-    )
+    new_hash = None
+    if state.passwords.needs_rehash(attempt.password_hash):
+        new_hash = await state.passwords.hash(body.password)
     refresh_token = new_refresh_token()
     async with anon_transaction(state.pool, timeout) as conn:
+        await login_succeeded(conn, settings, client, body.email)
         if new_hash is not None:
-            await queries.set_password_hash(
-                conn, candidate.user_id, candidate.password_hash, new_hash
-            )
+            await queries.set_password_hash(conn, attempt.user_id, attempt.password_hash, new_hash)
         session = await sessions.start(
             conn,
-            candidate.user_id,
-            candidate.organization_id,
+            attempt.user_id,
+            attempt.organization_id,
             refresh_token,
-            state.settings.jwt_refresh_ttl_seconds,
+            settings.jwt_refresh_ttl_seconds,
             user_agent(request),
         )
     organization = (
         None
-        if candidate.organization_id is None or candidate.organization_name is None
-        else OrganizationRef(id=candidate.organization_id, name=candidate.organization_name)
+        if attempt.organization_id is None or attempt.organization_name is None
+        else OrganizationRef(id=attempt.organization_id, name=attempt.organization_name)
     )
     return token_out(
         state,
-        user_id=candidate.user_id,
+        user_id=attempt.user_id,
         organization=organization,
-        role=None if organization is None else candidate.role,
+        role=None if organization is None else attempt.role,
         session_id=session.session_id,
         refresh_token=refresh_token,
         session_expires_at=session.expires_at,
@@ -199,52 +205,50 @@ async def switch_organization(
     )
 
 
-async def count_password_attempt(state: AppState, request: Request, email: str) -> None:
-    """A password check outside login counts against the login limits: 429 when reached.
-
-    The one place where password change meets the login throttle.
-    """
-    client = client_ip(request, state.settings.trusted_proxies)
-    async with anon_transaction(state.pool, state.settings.database_statement_timeout_ms) as conn:
-        wait = await throttle_wait(conn, state.settings, client, email)
-    if wait:
-        raise too_many_requests(wait)
-
-
 @router.post("/password", status_code=204, responses=problems(401, 429))
 async def change_password(
     state: State, request: Request, tenant: IdentityRunner, body: PasswordChangeIn
 ) -> Response:
     # The caller's email, read in the request's own round trip (which also
-    # checks the session); the password is then checked the way login does.
+    # checks the session); the current password is then checked the way
+    # login checks one, against the same limits: the attempt is reserved
+    # (counted as a failure) in the statement that hands out the hash.
     email = await queries.caller_email(tenant)
     if email is None:
         raise unauthorized()
-    await count_password_attempt(state, request, email)
-    new_hash = await state.passwords.hash(body.new_password)
-    timeout = state.settings.database_statement_timeout_ms
-    changed = False
-    # One transaction: the stored hash is read, verified and replaced
-    # (compare-and-set on the hash read), and every other session ends.
+    settings = state.settings
+    timeout = settings.database_statement_timeout_ms
+    client = client_key(client_ip(request, settings.trusted_proxies))
     async with anon_transaction(state.pool, timeout) as conn:
-        candidate = await queries.login_lookup(conn, email, None)
-        verified = await state.passwords.verify(
-            candidate.password_hash if candidate else None, body.current_password
-        )
-        if candidate is None or candidate.user_id != tenant.user_id or not verified:
-            await record_login_failure(conn, state.settings, email)
-        else:
-            changed = await queries.change_password_hash(
-                conn, candidate.user_id, candidate.password_hash, new_hash
-            )
-            if changed:
-                await conn.execute(
-                    SET_TENANT_CONTEXT_ONLY,
-                    tenant_context(tenant.user_id, None, timeout, tenant.session_id),
-                )
-                await conn.execute(sessions.END_OTHERS)
-            else:
-                raise Problem(409, "The password was changed concurrently; retry.")
-    if not changed:
+        attempt = await login_attempt(conn, settings, client, email, None)
+    if attempt.wait_seconds:
+        raise too_many_requests(attempt.wait_seconds)
+    if attempt.slow_down:
+        await asyncio.sleep(settings.login_slowdown_ms / 1000)
+    verified = await state.passwords.verify(attempt.password_hash, body.current_password)
+    if (
+        attempt.user_id != tenant.user_id
+        or attempt.password_hash is None
+        or not verified
+        or not attempt.is_active
+    ):
+        async with anon_transaction(state.pool, timeout) as conn:
+            await login_failed(conn, settings, email)
         raise unauthorized(_BAD_PASSWORD)
+    new_hash = await state.passwords.hash(body.new_password)
+    # One transaction: the hash is replaced only if it is still the one
+    # verified (compare-and-set), and every other session ends with it.
+    async with anon_transaction(state.pool, timeout) as conn:
+        await login_succeeded(conn, settings, client, email)
+        changed = await queries.change_password_hash(
+            conn, attempt.user_id, attempt.password_hash, new_hash
+        )
+        if changed:
+            await conn.execute(
+                SET_TENANT_CONTEXT_ONLY,
+                tenant_context(tenant.user_id, None, timeout, tenant.session_id),
+            )
+            await conn.execute(sessions.END_OTHERS)
+    if not changed:
+        raise Problem(409, "The password was changed concurrently; retry.")
     return Response(status_code=204)
