@@ -179,8 +179,8 @@ def session_check_lines(check: SessionCheck | None) -> list[str]:
         "The API's pipeline with the context statement that checks the token's session",
         "(`iam.request_session`) and without it: GET /projects's whole transaction",
         "(context with the caller, first page), and the context statement alone.",
-        "Median latency over interleaved rounds;",
-        "a difference smaller than the rounds' spread is noise.",
+        "Median latency over interleaved rounds; a difference smaller than the rounds'",
+        "spread is noise.",
         "",
         *_table(
             ["pipeline", "with the check, ms", "without, ms", "cost per request, µs", "relative"],
