@@ -6,14 +6,14 @@ begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
 
-select plan(40);
+select plan(41);
 
 -- ------------------------------------------------------------- tables
 select has_schema('iam');
 select tables_are(
   'iam',
   array['organizations', 'users', 'organization_memberships', 'projects', 'rate_limit_buckets',
-        'sessions', 'refresh_tokens'],
+        'password_hash_handouts', 'sessions', 'refresh_tokens'],
   'schema iam holds exactly the known tables'
 );
 
@@ -26,6 +26,7 @@ select results_eq(
      order by relname $$,
   $$ values ('organization_memberships', true, true),
             ('organizations', true, true),
+            ('password_hash_handouts', true, true),
             ('projects', true, true),
             ('rate_limit_buckets', true, true),
             ('refresh_tokens', true, true),
@@ -75,7 +76,8 @@ select policies_are('iam', 'projects', array[
 select results_eq(
   $$ select tablename::text collate "default", cmd, roles::text[] collate "default"
      from pg_catalog.pg_policies
-     where schemaname = 'iam' and tablename <> 'rate_limit_buckets'
+     where schemaname = 'iam'
+       and tablename not in ('rate_limit_buckets', 'password_hash_handouts')
      order by tablename, cmd, roles::text $$,
   $$ values ('organization_memberships', 'DELETE', array['iam_authenticated']),
             ('organization_memberships', 'INSERT', array['iam_authenticated']),
@@ -166,6 +168,8 @@ select table_privs_are('iam', 'sessions', 'iam_authenticated', array['SELECT', '
   'a request reads and ends sessions (its own, the policies say), never writes one');
 select table_privs_are('iam', 'refresh_tokens', 'iam_authenticated', array[]::text[],
   'a request never touches refresh token digests');
+select table_privs_are('iam', 'password_hash_handouts', 'iam_authenticated', array[]::text[],
+  'no request role reads the trace of password hash hand-outs');
 
 -- Column grants keep the tenant key and the creator out of client hands.
 select column_privs_are('iam', 'projects', 'organization_id', 'iam_authenticated',

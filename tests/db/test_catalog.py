@@ -11,8 +11,9 @@ import pytest
 
 from tests.support.sql import Conn
 
-# The tables of CONTRACT §2, and the auth rate-limit counters (reached only
-# through definer functions). A new table must be added here, with its policies.
+# The tables of the data model (README), the auth rate-limit counters and the
+# trace of password hash hand-outs (both reached only through definer
+# functions). A new table must be added here, with its policies.
 TABLES = {
     "organizations",
     "users",
@@ -21,6 +22,7 @@ TABLES = {
     "rate_limit_buckets",
     "sessions",
     "refresh_tokens",
+    "password_hash_handouts",
 }
 RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer")
 DEFINER = "iam_definer"
@@ -59,6 +61,7 @@ EXECUTE_GRANTEES: dict[str, set[str]] = {
     "iam.switch_session_organization(uuid,text)": {"iam_authenticated"},
     "iam.request_caller(uuid,uuid)": {"iam_authenticated"},
     "iam.request_session(uuid,uuid)": {"iam_authenticated"},
+    "iam.password_hash_digest(text)": set(),
 }
 SECURITY_DEFINER = {
     "iam.member_role()",
@@ -311,6 +314,9 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     # Digests only, and only through the definer functions.
     "refresh_tokens": {
         "iam_definer": {"SELECT", "INSERT", "UPDATE(spent_at)"},
+    },
+    "password_hash_handouts": {
+        "iam_definer": {"SELECT", "INSERT", "DELETE", "UPDATE(used_at)"},
     },
 }
 
