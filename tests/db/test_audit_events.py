@@ -60,7 +60,7 @@ def _one(events: list[tuple[Any, ...]]) -> tuple[Any, ...]:
 def test_project_created_updated_deleted_each_leave_one_event(conn: Conn, world: World) -> None:
     a = world.a
     mark = _mark(conn)
-    act_as(conn, a.user, a.org_id, REQUEST_ID)
+    act_as(conn, a.user, a.org_id, request_id=REQUEST_ID)
     row = conn.execute(
         "insert into iam.projects (name, description) values ('Apollo', 'moon') returning id"
     ).fetchone()
@@ -127,7 +127,7 @@ def test_member_added_role_changed_removed_each_leave_one_event(conn: Conn, worl
     a = world.a
     newcomer = make_user(conn, "newcomer")
     mark = _mark(conn)
-    act_as(conn, a.admin, a.org_id, REQUEST_ID)
+    act_as(conn, a.admin, a.org_id, request_id=REQUEST_ID)
     conn.execute(
         "insert into iam.organization_memberships (user_id, role) values (%s, 'READ_ONLY')",
         (newcomer,),
@@ -142,7 +142,7 @@ def test_member_added_role_changed_removed_each_leave_one_event(conn: Conn, worl
     )
 
     mark = _mark(conn)
-    act_as(conn, a.admin, a.org_id, REQUEST_ID)
+    act_as(conn, a.admin, a.org_id, request_id=REQUEST_ID)
     conn.execute(
         "update iam.organization_memberships set role = 'ORG_ADMIN' where user_id = %s",
         (newcomer,),
@@ -157,7 +157,7 @@ def test_member_added_role_changed_removed_each_leave_one_event(conn: Conn, worl
     )
 
     mark = _mark(conn)
-    act_as(conn, a.admin, a.org_id, REQUEST_ID)
+    act_as(conn, a.admin, a.org_id, request_id=REQUEST_ID)
     conn.execute("delete from iam.organization_memberships where user_id = %s", (newcomer,))
     assert _one(_events_since(conn, a.org_id, mark)) == (
         "member.removed",
@@ -172,7 +172,7 @@ def test_member_added_role_changed_removed_each_leave_one_event(conn: Conn, worl
 def test_member_leaving_is_recorded_as_a_leave(conn: Conn, world: World) -> None:
     a = world.a
     mark = _mark(conn)
-    act_as(conn, a.read_only, a.org_id, REQUEST_ID)
+    act_as(conn, a.read_only, a.org_id, request_id=REQUEST_ID)
     conn.execute("delete from iam.organization_memberships where user_id = %s", (a.read_only,))
     assert _one(_events_since(conn, a.org_id, mark))[:4] == (
         "member.left",
@@ -221,7 +221,7 @@ def test_organization_created_by_an_admin_is_recorded_in_the_new_organization(
 ) -> None:
     a = world.a
     mark = _mark(conn)
-    act_as(conn, a.admin, a.org_id, REQUEST_ID)
+    act_as(conn, a.admin, a.org_id, request_id=REQUEST_ID)
     row = conn.execute("select id from iam.create_organization('Second')").fetchone()
     assert row is not None
     new_org = row[0]

@@ -21,6 +21,7 @@ SET_CONTEXT = (
     " set_config('iam.user_id', %s, true),"
     " set_config('iam.org_id', %s, true),"
     " set_config('statement_timeout', %s, true),"
+    " set_config('iam.session_id', %s, true),"
     " set_config('iam.request_id', %s, true)"
 )
 
@@ -31,6 +32,7 @@ def act_as(
     conn: Conn,
     user_id: uuid.UUID | str | None,
     org_id: uuid.UUID | str | None,
+    session_id: uuid.UUID | str | None = None,
     request_id: str = "",
 ) -> None:
     """Switch this transaction to iam_authenticated with the given context ('' when None)."""
@@ -41,6 +43,7 @@ def act_as(
             "" if user_id is None else str(user_id),
             "" if org_id is None else str(org_id),
             "5000",
+            "" if session_id is None else str(session_id),
             request_id,
         ),
     )
