@@ -80,7 +80,7 @@ def test_project_created_updated_deleted_each_leave_one_event(conn: Conn, world:
     )
 
     mark = _mark(conn)
-    act_as(conn, a.admin, a.org_id, "req-2")
+    act_as(conn, a.admin, a.org_id, request_id="req-2")
     conn.execute("update iam.projects set name = 'Artemis' where id = %s", (project,))
     assert _one(_events_since(conn, a.org_id, mark)) == (
         "project.updated",
@@ -92,7 +92,7 @@ def test_project_created_updated_deleted_each_leave_one_event(conn: Conn, world:
     )
 
     mark = _mark(conn)
-    act_as(conn, a.admin, a.org_id, "req-3")
+    act_as(conn, a.admin, a.org_id, request_id="req-3")
     conn.execute("delete from iam.projects where id = %s", (project,))
     action, actor, _, target, changes, request_id = _one(_events_since(conn, a.org_id, mark))
     assert (action, actor, target, request_id) == ("project.deleted", a.admin, project, "req-3")

@@ -225,7 +225,7 @@ def assert_register_login_round_trip(api: Login, owner_conninfo: str) -> None:
         assert hasher.verify(str(found[1]), password)
 
         # A session, as login starts one; the request's context names it.
-        conn.execute(SET_ANON_CONTEXT, ("5000",))
+        conn.execute(SET_ANON_CONTEXT, ("5000", ""))
         started = conn.execute(
             "select session_id from iam.start_session(%s, %s, %s, 60, null)",
             (user_id, org_id, secrets.token_urlsafe(32)),
