@@ -56,7 +56,7 @@ test:
 # HTTP fuzzers (`fuzz`) do not depend on the session's server: `make test`
 # runs them.
 test-server: need-pg-url
-	TEST_DATABASE_URL="$(PG_URL)" pytest -m "not processes and not fuzz"
+	TEST_DATABASE_URL="$(PG_URL)" pytest -m "not processes and not fuzz and not client"
 
 pgtap: need-pg-url
 	PG_URL="$(PG_URL)" bash .ci/checks/20-pgtap.sh

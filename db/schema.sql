@@ -425,7 +425,9 @@ CREATE FUNCTION iam.touch_updated_at() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-  new.updated_at := pg_catalog.now();
+  if new is distinct from old then
+    new.updated_at := pg_catalog.now();
+  end if;
   return new;
 end
 $$;
@@ -916,4 +918,5 @@ INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261126100400'),
     ('20261126100500'),
     ('20261130110000'),
-    ('20261130110100');
+    ('20261130110100'),
+    ('20261130120000');

@@ -1,4 +1,4 @@
-"""Rate limits on /auth/login and /auth/register, counted in PostgreSQL (CONTRACT §5)."""
+"""Rate limits on /auth/login and /auth/register, counted in PostgreSQL."""
 
 from __future__ import annotations
 

@@ -1,8 +1,8 @@
-"""Registration, login, switching organization and the caller's identity (CONTRACT §4)."""
+"""Registration, login, switching organization and the caller's identity."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from psycopg.errors import UniqueViolation
 
 from service.db.queries import auth as queries
@@ -10,8 +10,15 @@ from service.db.queries.throttle import record_login_failure, throttle_wait
 from service.db.runner import anon_transaction
 from service.http.client_ip import client_ip
 from service.http.deps import IdentityRunner, MemberRunner, State
-from service.http.errors import Problem, not_found, too_many_requests, unauthorized
-from service.http.responses import problems
+from service.http.errors import not_found, too_many_requests, unauthorized
+from service.http.openapi import ANY_MEMBER, PUBLIC, SIGNED_IN, TENANT, operation
+from service.http.problem_types import (
+    EMAIL_TAKEN,
+    INVALID_CREDENTIALS,
+    NOT_FOUND,
+    RATE_LIMITED,
+    UNAUTHORIZED,
+)
 from service.http.schemas import (
     LoginIn,
     MeOut,
@@ -25,11 +32,24 @@ from service.http.schemas import (
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
-_BAD_LOGIN = "Invalid email, password or organization."
 
-
-@router.post("/register", status_code=201, response_model=RegisterOut, responses=problems(409, 429))
-async def register(state: State, request: Request, body: RegisterIn) -> RegisterOut:
+@router.post(
+    "/register",
+    status_code=201,
+    response_model=RegisterOut,
+    **operation(
+        "register",
+        "Register",
+        PUBLIC,
+        "Creates a user, an organization and the user's ORG_ADMIN membership in one"
+        " transaction, and answers with an access token for it. `Location` is `/auth/me`.",
+        EMAIL_TAKEN,
+        RATE_LIMITED,
+    ),
+)
+async def register(
+    state: State, request: Request, response: Response, body: RegisterIn
+) -> RegisterOut:
     timeout = state.settings.database_statement_timeout_ms
     client = client_ip(request, state.settings.trusted_proxies)
     async with anon_transaction(state.pool, timeout) as conn:
@@ -44,8 +64,9 @@ async def register(state: State, request: Request, body: RegisterIn) -> Register
                 conn, body.email, password_hash, body.organization_name
             )
         except UniqueViolation:
-            raise Problem(409, "An account with this email already exists.") from None
+            raise EMAIL_TAKEN.problem() from None
     token = state.tokens.issue(created.user_id, created.organization_id, "ORG_ADMIN")
+    response.headers["Location"] = "/auth/me"
     return RegisterOut(
         access_token=token,
         expires_in=state.tokens.ttl_seconds,
@@ -55,7 +76,19 @@ async def register(state: State, request: Request, body: RegisterIn) -> Register
     )
 
 
-@router.post("/login", response_model=TokenOut, responses=problems(401, 429))
+@router.post(
+    "/login",
+    response_model=TokenOut,
+    **operation(
+        "login",
+        "Log in",
+        PUBLIC,
+        "Answers with an access token for the given organization, or, without"
+        " `organization_id`, for the organization the user joined first.",
+        INVALID_CREDENTIALS,
+        RATE_LIMITED,
+    ),
+)
 async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
     timeout = state.settings.database_statement_timeout_ms
     client = client_ip(request, state.settings.trusted_proxies)
@@ -81,7 +114,7 @@ async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
     ):
         async with anon_transaction(state.pool, timeout) as conn:
             await record_login_failure(conn, state.settings, body.email)
-        raise unauthorized(_BAD_LOGIN)
+        raise unauthorized(INVALID_CREDENTIALS.example, INVALID_CREDENTIALS)
     if state.passwords.needs_rehash(candidate.password_hash):
         new_hash = await state.passwords.hash(body.password)
         async with anon_transaction(state.pool, timeout) as conn:
@@ -100,7 +133,18 @@ async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
     )
 
 
-@router.get("/me", response_model=MeOut, responses=problems(401, 403))
+@router.get(
+    "/me",
+    response_model=MeOut,
+    **operation(
+        "getMe",
+        "Who am I",
+        ANY_MEMBER,
+        "The caller, the token's organization, and the caller's role there now (read from"
+        " the membership, not from the token).",
+        *TENANT,
+    ),
+)
 async def me(tenant: MemberRunner) -> MeOut:
     found = await queries.me(tenant)
     return MeOut(
@@ -110,7 +154,18 @@ async def me(tenant: MemberRunner) -> MeOut:
     )
 
 
-@router.post("/switch-organization", response_model=TokenOut, responses=problems(401, 404))
+@router.post(
+    "/switch-organization",
+    response_model=TokenOut,
+    **operation(
+        "switchOrganization",
+        "Switch organization",
+        SIGNED_IN,
+        "Answers with an access token for another organization the caller belongs to.",
+        UNAUTHORIZED,
+        NOT_FOUND,
+    ),
+)
 async def switch_organization(
     state: State, tenant: IdentityRunner, body: SwitchOrganizationIn
 ) -> TokenOut:

@@ -1,28 +1,59 @@
-"""The caller's organizations (CONTRACT §4)."""
+"""The caller's organizations (docs/api.md)."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+import json
+
+from fastapi import APIRouter, Request, Response
 
 from service.db.queries import organizations as queries
 from service.http.deps import IdentityRunner, MemberRunner
-from service.http.pagination import Cursor, Limit, decode_cursor, page_body
-from service.http.responses import problems, raw_json
+from service.http.openapi import ADMIN, SIGNED_IN, TENANT, operation
+from service.http.pagination import Cursor, Limit
+from service.http.problem_types import FORBIDDEN, UNAUTHORIZED
+from service.http.responses import cursors, raw_json
 from service.http.schemas import OrganizationIn, OrganizationOut, OrganizationPage
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
+LIST = "organizations"
 
 
 # Any organization the caller belongs to, so IdentityRunner: a member removed
 # from the token's organization can still find their others.
-@router.get("", response_model=OrganizationPage, responses=problems(401))
+@router.get(
+    "",
+    response_model=OrganizationPage,
+    **operation(
+        "listOrganizations",
+        "List the caller's organizations",
+        SIGNED_IN,
+        "Every organization the caller belongs to, with the caller's role in each, newest"
+        " first. Switch to one with `POST /auth/switch-organization`.",
+        UNAUTHORIZED,
+    ),
+)
 async def list_organizations(
-    tenant: IdentityRunner, limit: Limit = 50, cursor: Cursor = None
+    request: Request, tenant: IdentityRunner, limit: Limit = 50, cursor: Cursor = None
 ) -> Response:
-    after = decode_cursor(cursor)
-    return raw_json(page_body(await queries.list_page(tenant, limit, after)))
+    codec = cursors(request)
+    after = codec.decode(LIST, cursor)
+    return raw_json(codec.page_body(LIST, await queries.list_page(tenant, limit, after)))
 
 
-@router.post("", status_code=201, response_model=OrganizationOut, responses=problems(401, 403))
+@router.post(
+    "",
+    status_code=201,
+    response_model=OrganizationOut,
+    **operation(
+        "createOrganization",
+        "Create an organization",
+        ADMIN,
+        "Creates a new organization whose ORG_ADMIN is the caller. The token stays on its"
+        " organization; switch to the new one with `POST /auth/switch-organization`.",
+        *TENANT,
+        FORBIDDEN,
+    ),
+)
 async def create_organization(tenant: MemberRunner, body: OrganizationIn) -> Response:
-    return raw_json(await queries.create(tenant, body.name), 201)
+    organization = await queries.create(tenant, body.name)
+    return raw_json(organization, 201, location=f"/organizations/{json.loads(organization)['id']}")
