@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
-from service.app import create_app
 
+from service.http.app import create_app
 from tests.support.api import make_settings, register, unique_email
 from tests.support.database import TestDatabase
 

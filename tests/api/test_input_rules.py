@@ -7,8 +7,8 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
-from service.app import create_app
 
+from service.http.app import create_app
 from tests.support.api import (
     PASSWORD,
     TEST_SECRET,
