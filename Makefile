@@ -52,9 +52,9 @@ test-fast:
 test:
 	pytest
 
-# Tests that drive server processes of their own (marker `processes`) and the
-# HTTP fuzzers (`fuzz`) do not depend on the session's server: `make test`
-# runs them.
+# Tests that drive server processes of their own (marker `processes`), the
+# HTTP fuzzers (`fuzz`) and the generated client (`client`) do not depend on
+# the session's server: `make test` runs them.
 test-server: need-pg-url
 	TEST_DATABASE_URL="$(PG_URL)" pytest -m "not processes and not fuzz and not client"
 
