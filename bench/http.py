@@ -87,6 +87,10 @@ class ApiServer:
             # One client IP sends every request of a flood; the limiter is
             # not what is measured.
             RATE_LIMIT_IP_PER_MINUTE="1000000000",
+            # Each login in flight holds a reservation for its (email,
+            # client) pair until its password is checked: a flood of
+            # concurrent logins to one account from one client is refused.
+            RATE_LIMIT_FAILED_LOGINS_PER_EMAIL="1000000000",
             RLS_IAM_DATA_DIR=str(run_dir),
         )
         executable = shutil.which("rls-iam")

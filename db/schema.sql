@@ -1,7 +1,5 @@
 \restrict dbmate
 
--- Dumped from database version 18.6
--- Dumped by pg_dump version 18.6
 
 SET statement_timeout = 0;
 SET lock_timeout = 0;
@@ -127,7 +125,7 @@ $$;
 --
 
 CREATE FUNCTION iam.lock_membership_change() RETURNS trigger
-    LANGUAGE plpgsql
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 begin
@@ -139,25 +137,106 @@ $$;
 
 
 --
+-- Name: login_attempt(text, text, uuid, integer, integer, integer, integer); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.login_attempt(p_client text, p_email text, p_organization_id uuid, p_client_limit integer, p_client_window integer, p_failure_limit integer, p_failure_window integer) RETURNS TABLE(wait_seconds integer, slow_down boolean, user_id uuid, password_hash text, is_active boolean, organization_id uuid, organization_name text, role iam.org_role)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  v_wait integer;
+  v_slow boolean;
+begin
+  v_wait := iam.rate_limit_slide(iam.rate_limit_key('client', p_client), p_client_window,
+                                 p_client_limit, true);
+  if v_wait = 0 then
+    v_wait := iam.rate_limit_slide(iam.rate_limit_key('login-pair', p_email || ' ' || p_client),
+                                   p_failure_window, p_failure_limit, true);
+  end if;
+  if v_wait > 0 then
+    return query select v_wait, false, null::uuid, null::text, null::boolean, null::uuid,
+                        null::text, null::iam.org_role;
+    return;
+  end if;
+  v_slow := iam.rate_limit_slide(iam.rate_limit_key('login-failure', p_email), p_failure_window,
+                                 p_failure_limit, false) > 0;
+  -- One row even for an unknown email: the caller verifies a dummy hash.
+  return query
+    select 0, v_slow, l.user_id, l.password_hash, l.is_active, l.organization_id,
+           l.organization_name, l.role
+    from (select) as one
+    left join iam.login_lookup(p_email, p_organization_id) as l on true;
+end
+$$;
+
+
+--
+-- Name: login_failed(text, integer); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.login_failed(p_email text, p_failure_window integer) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select iam.rate_limit_slide(iam.rate_limit_key('login-failure', p_email), p_failure_window,
+                              2147483647, true);
+$$;
+
+
+--
 -- Name: login_lookup(text, uuid); Type: FUNCTION; Schema: iam; Owner: -
 --
 
 CREATE FUNCTION iam.login_lookup(p_email text, p_organization_id uuid DEFAULT NULL::uuid) RETURNS TABLE(user_id uuid, password_hash text, is_active boolean, organization_id uuid, organization_name text, role iam.org_role)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select u.id, u.password_hash, u.is_active, o.id, o.name, m.role
-  from iam.users as u
+#variable_conflict use_column
+declare
+  v_user iam.users;
+begin
+  select * into v_user from iam.users as u
+  where u.email = pg_catalog.lower(pg_catalog.btrim(p_email));
+  if not found then
+    return;
+  end if;
+
+  insert into iam.password_hash_handouts (user_id, hash_digest)
+  values (v_user.id, iam.password_hash_digest(v_user.password_hash));
+  -- Now and then, forget hand-outs older than the trace is kept for.
+  if pg_catalog.random() < 0.01 then
+    delete from iam.password_hash_handouts
+    where handed_out_at < pg_catalog.now() - interval '30 days';
+  end if;
+
+  return query
+  select v_user.id, v_user.password_hash, v_user.is_active, o.id, o.name, m.role
+  from (select 1) as one
   left join lateral (
     select m.organization_id, m.role
     from iam.organization_memberships as m
-    where m.user_id = u.id
+    where m.user_id = v_user.id
       and (p_organization_id is null or m.organization_id = p_organization_id)
     order by m.created_at, m.organization_id
     limit 1
   ) as m on true
-  left join iam.organizations as o on o.id = m.organization_id
-  where u.email = pg_catalog.lower(pg_catalog.btrim(p_email))
+  left join iam.organizations as o on o.id = m.organization_id;
+end
+$$;
+
+
+--
+-- Name: login_succeeded(text, text, integer); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.login_succeeded(p_client text, p_email text, p_failure_window integer) RETURNS void
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  delete from iam.rate_limit_buckets
+  where bucket = iam.rate_limit_key('login-pair', p_email || ' ' || p_client);
 $$;
 
 
@@ -249,6 +328,18 @@ $$;
 
 
 --
+-- Name: password_hash_digest(text); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.password_hash_digest(p_hash text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_hash, 'UTF8')), 'hex')
+$$;
+
+
+--
 -- Name: rate_limit_key(text, text); Type: FUNCTION; Schema: iam; Owner: -
 --
 
@@ -263,24 +354,27 @@ $$;
 
 
 --
--- Name: rate_limit_take(text, integer, integer, boolean); Type: FUNCTION; Schema: iam; Owner: -
+-- Name: rate_limit_slide(text, integer, integer, boolean); Type: FUNCTION; Schema: iam; Owner: -
 --
 
-CREATE FUNCTION iam.rate_limit_take(p_bucket text, p_window_seconds integer, p_limit integer, p_count boolean) RETURNS integer
+CREATE FUNCTION iam.rate_limit_slide(p_bucket text, p_window_seconds integer, p_limit integer, p_count boolean) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
-  v_start timestamptz := pg_catalog.to_timestamp(
-    pg_catalog.floor(extract(epoch from pg_catalog.now()) / p_window_seconds) * p_window_seconds);
+  v_now double precision := extract(epoch from pg_catalog.now());
+  v_from double precision := pg_catalog.floor(v_now / p_window_seconds) * p_window_seconds;
+  v_start timestamptz := pg_catalog.to_timestamp(v_from);
+  v_elapsed double precision := (v_now - v_from) / p_window_seconds;
   v_hits integer;
+  v_previous integer;
+  v_rest integer;
 begin
   if p_count then
     insert into iam.rate_limit_buckets as b (bucket, window_start, hits)
     values (p_bucket, v_start, 1)
     on conflict (bucket, window_start) do update set hits = b.hits + 1
     returning b.hits into v_hits;
-    -- Now and then, forget windows that ended long ago.
     if pg_catalog.random() < 0.01 then
       delete from iam.rate_limit_buckets
       where window_start < pg_catalog.now() - interval '1 day';
@@ -289,26 +383,26 @@ begin
     select b.hits into v_hits from iam.rate_limit_buckets as b
     where b.bucket = p_bucket and b.window_start = v_start;
   end if;
+  select b.hits into v_previous from iam.rate_limit_buckets as b
+  where b.bucket = p_bucket
+    and b.window_start = v_start - pg_catalog.make_interval(secs => p_window_seconds);
 
-  if coalesce(v_hits, 0) > p_limit or (not p_count and coalesce(v_hits, 0) >= p_limit) then
-    return greatest(1, pg_catalog.ceil(extract(epoch from
-      v_start + pg_catalog.make_interval(secs => p_window_seconds) - pg_catalog.now())))::integer;
+  v_rest := coalesce(v_hits, 0) + case when p_count then 0 else 1 end;
+  v_previous := coalesce(v_previous, 0);
+  if v_previous * (1 - v_elapsed) + v_rest <= p_limit then
+    return 0;
   end if;
-  return 0;
+  if v_rest > p_limit or v_previous = 0 then
+    -- This window alone is full: wait for the next one, and in it until
+    -- enough of this one's hits have slid out to admit one more.
+    return greatest(1, pg_catalog.ceil((1 - v_elapsed
+      + greatest(0, 1 - (p_limit - 1)::double precision / greatest(coalesce(v_hits, 0), 1)))
+      * p_window_seconds))::integer;
+  end if;
+  -- Until enough of the window before has slid out.
+  return greatest(1, pg_catalog.ceil(
+    (1 - (p_limit - v_rest)::double precision / v_previous - v_elapsed) * p_window_seconds))::integer;
 end
-$$;
-
-
---
--- Name: record_login_failure(text, integer); Type: FUNCTION; Schema: iam; Owner: -
---
-
-CREATE FUNCTION iam.record_login_failure(p_email text, p_failure_window integer) RETURNS void
-    LANGUAGE sql SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-  select iam.rate_limit_take(iam.rate_limit_key('login-failure', p_email), p_failure_window,
-                             2147483647, true)
 $$;
 
 
@@ -364,15 +458,33 @@ $$;
 --
 
 CREATE FUNCTION iam.set_password_hash(p_user_id uuid, p_old_hash text, p_new_hash text) RETURNS boolean
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  with changed as (
-    update iam.users set password_hash = p_new_hash
-    where id = p_user_id and password_hash = p_old_hash
-    returning 1
-  )
-  select exists (select 1 from changed)
+declare
+  v_handout bigint;
+begin
+  select h.id into v_handout
+  from iam.password_hash_handouts as h
+  where h.user_id = p_user_id
+    and h.hash_digest = iam.password_hash_digest(p_old_hash)
+    and h.used_at is null
+    and h.handed_out_at > pg_catalog.now() - interval '2 minutes'
+  order by h.handed_out_at desc
+  limit 1
+  for update;
+  if v_handout is null then
+    return false;
+  end if;
+
+  update iam.users set password_hash = p_new_hash
+  where id = p_user_id and password_hash = p_old_hash;
+  if not found then
+    return false;
+  end if;
+  update iam.password_hash_handouts set used_at = pg_catalog.now() where id = v_handout;
+  return true;
+end
 $$;
 
 
@@ -395,24 +507,45 @@ $$;
 
 
 --
--- Name: throttle_auth(text, text, integer, integer, integer, integer); Type: FUNCTION; Schema: iam; Owner: -
+-- Name: take_organization_quota(integer); Type: FUNCTION; Schema: iam; Owner: -
 --
 
-CREATE FUNCTION iam.throttle_auth(p_client text, p_email text, p_client_limit integer, p_client_window integer, p_failure_limit integer, p_failure_window integer) RETURNS integer
+CREATE FUNCTION iam.take_organization_quota(p_per_hour integer) RETURNS integer
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
 declare
+  v_bucket text;
   v_wait integer;
 begin
-  v_wait := iam.rate_limit_take(iam.rate_limit_key('client', p_client), p_client_window,
-                                p_client_limit, true);
-  if v_wait > 0 or p_email is null then
-    return v_wait;
+  if iam.current_user_id() is null then
+    raise exception 'no caller' using errcode = 'insufficient_privilege';
   end if;
-  return iam.rate_limit_take(iam.rate_limit_key('login-failure', p_email), p_failure_window,
-                             p_failure_limit, false);
+  v_bucket := iam.rate_limit_key('organization-create', iam.current_user_id()::text);
+  v_wait := iam.rate_limit_slide(v_bucket, 3600, p_per_hour, true);
+  if v_wait > 0 then
+    -- Refused attempts do not push the wait further out.
+    update iam.rate_limit_buckets set hits = hits - 1
+    where bucket = v_bucket
+      and window_start = pg_catalog.to_timestamp(
+        pg_catalog.floor(extract(epoch from pg_catalog.now()) / 3600) * 3600);
+    return iam.rate_limit_slide(v_bucket, 3600, p_per_hour, false);
+  end if;
+  return 0;
 end
+$$;
+
+
+--
+-- Name: throttle_client(text, integer, integer); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.throttle_client(p_client text, p_client_limit integer, p_client_window integer) RETURNS integer
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select iam.rate_limit_slide(iam.rate_limit_key('client', p_client), p_client_window,
+                              p_client_limit, true)
 $$;
 
 
@@ -484,8 +617,38 @@ CREATE TABLE iam.organizations (
     updated_at timestamp with time zone DEFAULT now() NOT NULL,
     CONSTRAINT organizations_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))
 );
+ALTER TABLE ONLY iam.organizations ALTER COLUMN name SET STATISTICS 0;
 
 ALTER TABLE ONLY iam.organizations FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: password_hash_handouts; Type: TABLE; Schema: iam; Owner: -
+--
+
+CREATE TABLE iam.password_hash_handouts (
+    id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    hash_digest text NOT NULL,
+    handed_out_at timestamp with time zone DEFAULT now() NOT NULL,
+    used_at timestamp with time zone
+);
+
+ALTER TABLE ONLY iam.password_hash_handouts FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: password_hash_handouts_id_seq; Type: SEQUENCE; Schema: iam; Owner: -
+--
+
+ALTER TABLE iam.password_hash_handouts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME iam.password_hash_handouts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 
 --
@@ -503,6 +666,8 @@ CREATE TABLE iam.projects (
     CONSTRAINT projects_description_check CHECK ((char_length(description) <= 2000)),
     CONSTRAINT projects_name_check CHECK (((char_length(name) >= 1) AND (char_length(name) <= 200)))
 );
+ALTER TABLE ONLY iam.projects ALTER COLUMN name SET STATISTICS 0;
+ALTER TABLE ONLY iam.projects ALTER COLUMN description SET STATISTICS 0;
 
 ALTER TABLE ONLY iam.projects FORCE ROW LEVEL SECURITY;
 
@@ -534,8 +699,21 @@ CREATE TABLE iam.users (
     CONSTRAINT users_email_length CHECK (((char_length(email) >= 3) AND (char_length(email) <= 254))),
     CONSTRAINT users_email_normalized CHECK ((email = lower(btrim(email))))
 );
+ALTER TABLE ONLY iam.users ALTER COLUMN email SET STATISTICS 0;
 
 ALTER TABLE ONLY iam.users FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: policy_files; Type: TABLE; Schema: iam_migrations; Owner: -
+--
+
+CREATE TABLE iam_migrations.policy_files (
+    table_name text NOT NULL,
+    file_sha256 text NOT NULL,
+    facts_sha256 text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
 
 
 --
@@ -572,6 +750,14 @@ ALTER TABLE ONLY iam.organizations
 
 
 --
+-- Name: password_hash_handouts password_hash_handouts_pkey; Type: CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.password_hash_handouts
+    ADD CONSTRAINT password_hash_handouts_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: projects projects_pkey; Type: CONSTRAINT; Schema: iam; Owner: -
 --
 
@@ -604,6 +790,14 @@ ALTER TABLE ONLY iam.users
 
 
 --
+-- Name: policy_files policy_files_pkey; Type: CONSTRAINT; Schema: iam_migrations; Owner: -
+--
+
+ALTER TABLE ONLY iam_migrations.policy_files
+    ADD CONSTRAINT policy_files_pkey PRIMARY KEY (table_name);
+
+
+--
 -- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: iam_migrations; Owner: -
 --
 
@@ -623,6 +817,20 @@ CREATE INDEX organization_memberships_admins_idx ON iam.organization_memberships
 --
 
 CREATE INDEX organization_memberships_user_idx ON iam.organization_memberships USING btree (user_id, created_at, organization_id);
+
+
+--
+-- Name: password_hash_handouts_time_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX password_hash_handouts_time_idx ON iam.password_hash_handouts USING btree (handed_out_at);
+
+
+--
+-- Name: password_hash_handouts_user_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX password_hash_handouts_user_idx ON iam.password_hash_handouts USING btree (user_id, handed_out_at DESC);
 
 
 --
@@ -702,6 +910,14 @@ ALTER TABLE ONLY iam.organization_memberships
 
 ALTER TABLE ONLY iam.organization_memberships
     ADD CONSTRAINT organization_memberships_user_id_fkey FOREIGN KEY (user_id) REFERENCES iam.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: password_hash_handouts password_hash_handouts_user_id_fkey; Type: FK CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.password_hash_handouts
+    ADD CONSTRAINT password_hash_handouts_user_id_fkey FOREIGN KEY (user_id) REFERENCES iam.users(id) ON DELETE CASCADE;
 
 
 --
@@ -805,6 +1021,20 @@ CREATE POLICY "Definer functions can expire rate limit buckets" ON iam.rate_limi
 
 
 --
+-- Name: password_hash_handouts Definer functions can forget old hash hand-outs; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can forget old hash hand-outs" ON iam.password_hash_handouts FOR DELETE TO iam_definer USING ((handed_out_at < (now() - '30 days'::interval)));
+
+
+--
+-- Name: password_hash_handouts Definer functions can read hash hand-outs; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can read hash hand-outs" ON iam.password_hash_handouts FOR SELECT TO iam_definer USING (true);
+
+
+--
 -- Name: organization_memberships Definer functions can read memberships; Type: POLICY; Schema: iam; Owner: -
 --
 
@@ -830,6 +1060,20 @@ CREATE POLICY "Definer functions can read rate limit buckets" ON iam.rate_limit_
 --
 
 CREATE POLICY "Definer functions can read users" ON iam.users FOR SELECT TO iam_definer USING (true);
+
+
+--
+-- Name: password_hash_handouts Definer functions can record hash hand-outs; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can record hash hand-outs" ON iam.password_hash_handouts FOR INSERT TO iam_definer WITH CHECK (true);
+
+
+--
+-- Name: password_hash_handouts Definer functions can spend hash hand-outs; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can spend hash hand-outs" ON iam.password_hash_handouts FOR UPDATE TO iam_definer USING ((used_at IS NULL)) WITH CHECK ((used_at IS NOT NULL));
 
 
 --
@@ -882,6 +1126,12 @@ ALTER TABLE iam.organization_memberships ENABLE ROW LEVEL SECURITY;
 ALTER TABLE iam.organizations ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: password_hash_handouts; Type: ROW SECURITY; Schema: iam; Owner: -
+--
+
+ALTER TABLE iam.password_hash_handouts ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: projects; Type: ROW SECURITY; Schema: iam; Owner: -
 --
 
@@ -917,6 +1167,12 @@ INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261126100300'),
     ('20261126100400'),
     ('20261126100500'),
+    ('20261130100000'),
+    ('20261130100100'),
     ('20261130110000'),
     ('20261130110100'),
-    ('20261130120000');
+    ('20261130120000'),
+    ('20261130160000'),
+    ('20261130160100'),
+    ('20261130160200'),
+    ('20261130160300');

@@ -47,9 +47,14 @@ class Settings(BaseSettings):
     database_pool_timeout_seconds: float = Field(2.0, gt=0, le=60)
     database_connect_timeout_seconds: int = Field(5, ge=1, le=60)
     database_statement_timeout_ms: int = Field(5000, ge=100, le=600_000)
+    # The client's side: a request's work with a borrowed connection,
+    # whatever the database or a pooler in between does.
+    database_deadline_seconds: float = Field(1.5, gt=0, le=600)
 
     # Where the embedded PostgreSQL and the development JWT secret live.
     rls_iam_data_dir: Path = Field(default_factory=lambda: Path.cwd() / ".rls-iam")
+    # Set: `db migrate` creates the API's login role rls_iam_api with it.
+    rls_iam_api_password: SecretStr | None = Field(None, min_length=16)
 
     jwt_access_secret: SecretStr | None = None
     jwt_access_secret_previous: SecretStr | None = None
@@ -61,6 +66,10 @@ class Settings(BaseSettings):
     rate_limit_ip_per_minute: int = Field(120, ge=1)
     rate_limit_failed_logins_per_email: int = Field(10, ge=1)
     rate_limit_failed_login_window_seconds: int = Field(900, ge=1)
+    # How long a login waits before its password check while its email has
+    # failed too often from every client together.
+    login_slowdown_ms: int = Field(1000, ge=0, le=10_000)
+    organization_create_per_hour: int = Field(10, ge=1)
     trusted_proxies: str = ""
     # Comma-separated origins (https://app.example.com) a browser may call
     # the API from; empty: no CORS headers at all.
@@ -77,6 +86,14 @@ class Settings(BaseSettings):
     @property
     def cors_origins(self) -> list[str]:
         return _split(self.cors_allow_origins)
+
+    # `rls-iam serve` exposed directly: what a front proxy would enforce.
+    server_max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576)
+    server_header_timeout_seconds: float = Field(10.0, gt=0, le=300)
+    server_body_timeout_seconds: float = Field(30.0, gt=0, le=600)
+    server_max_connections: int = Field(1000, ge=1, le=100_000)
+    server_keep_alive_seconds: int = Field(5, ge=1, le=300)
+    server_keep_alive_max_requests: int = Field(1000, ge=1, le=1_000_000)
 
     @property
     def prepare_threshold(self) -> int | None:

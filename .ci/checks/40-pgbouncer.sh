@@ -10,15 +10,16 @@
 #   PG_URL=postgresql://postgres@127.0.0.1:54315/postgres .ci/checks/40-pgbouncer.sh [pytest args]
 #
 # Arguments replace the default selection: the API suite, the pooler and
-# concurrency tests, and the Vercel entrypoint (the fault tests run servers of
-# their own, without the pooler).
+# concurrency tests, the database outage behind a PgBouncer of its own, and
+# the Vercel entrypoint (the other fault tests run servers of their own,
+# without the pooler).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 : "${PG_URL:?PG_URL must name a running PostgreSQL (superuser, trust)}"
 PGBOUNCER_PORT="${PGBOUNCER_PORT:-64320}"
 if [ "$#" -eq 0 ]; then
   set -- tests/api tests/resilience/test_pooler.py tests/resilience/test_concurrency.py \
-    tests/deploy/test_vercel.py
+    tests/resilience/test_pooler_outage.py tests/deploy/test_vercel.py
 fi
 
 step() { printf -- '--- %s\n' "$*"; }

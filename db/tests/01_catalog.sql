@@ -6,13 +6,14 @@ begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
 
-select plan(38);
+select plan(39);
 
 -- ------------------------------------------------------------- tables
 select has_schema('iam');
 select tables_are(
   'iam',
-  array['organizations', 'users', 'organization_memberships', 'projects', 'rate_limit_buckets'],
+  array['organizations', 'users', 'organization_memberships', 'projects', 'rate_limit_buckets',
+        'password_hash_handouts'],
   'schema iam holds exactly the known tables'
 );
 
@@ -25,6 +26,7 @@ select results_eq(
      order by relname $$,
   $$ values ('organization_memberships', true, true),
             ('organizations', true, true),
+            ('password_hash_handouts', true, true),
             ('projects', true, true),
             ('rate_limit_buckets', true, true),
             ('users', true, true) $$,
@@ -72,7 +74,8 @@ select policies_are('iam', 'projects', array[
 select results_eq(
   $$ select tablename::text collate "default", cmd, roles::text[] collate "default"
      from pg_catalog.pg_policies
-     where schemaname = 'iam' and tablename <> 'rate_limit_buckets'
+     where schemaname = 'iam'
+       and tablename not in ('rate_limit_buckets', 'password_hash_handouts')
      order by tablename, cmd, roles::text $$,
   $$ values ('organization_memberships', 'DELETE', array['iam_authenticated']),
             ('organization_memberships', 'INSERT', array['iam_authenticated']),
@@ -150,6 +153,8 @@ select table_privs_are('iam', 'organization_memberships', 'iam_authenticated',
 select table_privs_are('iam', 'users', 'iam_authenticated', array[]::text[],
   'iam_authenticated reads users only through column grants');
 select table_privs_are('iam', 'rate_limit_buckets', 'iam_authenticated', array[]::text[]);
+select table_privs_are('iam', 'password_hash_handouts', 'iam_authenticated', array[]::text[],
+  'no request role reads the trace of password hash hand-outs');
 
 -- Column grants keep the tenant key and the creator out of client hands.
 select column_privs_are('iam', 'projects', 'organization_id', 'iam_authenticated',
@@ -189,7 +194,7 @@ select function_privs_are('iam', 'register', array['text', 'text', 'text'], 'iam
 select function_privs_are('iam', 'register', array['text', 'text', 'text'],
   'iam_authenticated', array[]::text[]);
 select function_privs_are('iam', 'login_lookup', array['text', 'uuid'], 'iam_authenticated',
-  array[]::text[], 'only iam_anon looks up password hashes');
+  array[]::text[], 'iam_authenticated looks up no password hashes');
 select function_privs_are('iam', 'create_organization', array['text'], 'iam_authenticated',
   array['EXECUTE']);
 select function_privs_are('iam', 'create_organization', array['text'], 'iam_anon',

@@ -16,11 +16,22 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
+-- The migrating role's default privileges keep EXECUTE from PUBLIC on the
+-- functions it creates, pgTAP's included: grant them, inside this
+-- rolled-back transaction.
 do $$
+declare
+  f regprocedure;
 begin
   execute pg_catalog.format('grant usage on schema %I to iam_authenticated, iam_anon',
     (select n.nspname from pg_catalog.pg_extension e
      join pg_catalog.pg_namespace n on n.oid = e.extnamespace where e.extname = 'pgtap'));
+  for f in select d.objid::regprocedure from pg_catalog.pg_depend d
+           join pg_catalog.pg_extension e on e.oid = d.refobjid
+           where e.extname = 'pgtap' and d.classid = 'pg_catalog.pg_proc'::regclass
+             and d.deptype = 'e' loop
+    execute pg_catalog.format('grant execute on function %s to iam_authenticated, iam_anon', f);
+  end loop;
 end
 $$;
 
@@ -180,15 +191,20 @@ select throws_ok(
   $$ select * from iam.register('admin@a.pgtap.invalid', 'hash', 'pgTAP again') $$,
   '23505', null, 'a taken email is refused');
 select results_eq(
-  $$ select password_hash, organization_id, role from iam.login_lookup('ADMIN@a.pgtap.invalid') $$,
+  $$ select password_hash, organization_id, role
+     from iam.login_attempt('192.0.2.7', 'ADMIN@a.pgtap.invalid', null, 100, 60, 10, 900) $$,
   $$ values ('hash-a1', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000000'::uuid, 'ORG_ADMIN'::iam.org_role) $$,
-  'login_lookup finds the hash and the first organization, case-insensitively');
+  'login_attempt finds the hash and the first organization, case-insensitively');
 select results_eq(
-  $$ select organization_id from iam.login_lookup('admin@a.pgtap.invalid', 'bbbbbbbb-bbbb-4bbb-8bbb-000000000000') $$,
+  $$ select organization_id from iam.login_attempt('192.0.2.7', 'admin@a.pgtap.invalid',
+       'bbbbbbbb-bbbb-4bbb-8bbb-000000000000', 100, 60, 10, 900) $$,
   $$ values (null::uuid) $$,
-  'login_lookup gives no organization the user is not a member of');
-select is_empty($$ select * from iam.login_lookup('nobody@pgtap.invalid') $$,
-  'login_lookup gives nothing for an unknown email');
+  'login_attempt gives no organization the user is not a member of');
+select results_eq(
+  $$ select wait_seconds, user_id, password_hash
+     from iam.login_attempt('192.0.2.7', 'nobody@pgtap.invalid', null, 100, 60, 10, 900) $$,
+  $$ values (0, null::uuid, null::text) $$,
+  'login_attempt gives no hash for an unknown email');
 select throws_ok($$ select * from iam.create_organization('pgTAP anon org') $$, '42501', null,
   'iam_anon cannot create organizations');
 select throws_ok($$ select * from iam.my_organizations(10) $$, '42501', null,

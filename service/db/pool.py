@@ -2,8 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
@@ -14,11 +21,54 @@ from service.settings import Settings
 RECONNECT_TIMEOUT_SECONDS = 3.0
 
 
+class DeadlinePool(AsyncConnectionPool[AsyncConnection[Any]]):
+    """A pool whose borrowers give up after a deadline, on the client's side.
+
+    statement_timeout bounds the database's work, but not a wait the
+    database never sees: behind a pooler whose server is down, a query
+    waits in the pooler's queue. The deadline covers everything done with a
+    connection once it is borrowed (the wait for one has the pool's own
+    timeout). When it passes, the
+    connection's socket is shut down: the statement waiting on it fails at
+    once (a 503), where cancelling the task would make psycopg wait for the
+    server to confirm a cancellation that cannot reach it. The pool then
+    discards the broken connection.
+    """
+
+    deadline_seconds: float = 1.5
+
+    @asynccontextmanager
+    async def connection(
+        self,
+        timeout: float | None = None,  # noqa: ASYNC109 - the signature of the pool it extends
+    ) -> AsyncIterator[AsyncConnection[Any]]:
+        async with super().connection(timeout) as conn:
+            timer = asyncio.get_running_loop().call_later(self.deadline_seconds, _cut_off, conn)
+            try:
+                yield conn
+            finally:
+                timer.cancel()
+
+
+def _cut_off(conn: AsyncConnection[Any]) -> None:
+    if conn.closed:
+        return
+    with contextlib.suppress(OSError, psycopg.Error):
+        # A duplicate of the descriptor: shutting it down ends the
+        # connection for libpq too, while its own descriptor stays valid
+        # until the pool closes it.
+        duplicate = socket.socket(fileno=os.dup(conn.pgconn.socket))
+        try:
+            duplicate.shutdown(socket.SHUT_RDWR)
+        finally:
+            duplicate.close()
+
+
 def create_pool(
     conninfo: str, settings: Settings, *, open_now: bool = False
 ) -> AsyncConnectionPool[AsyncConnection[Any]]:
     """A pool whose connections never prepare statements behind a transaction-mode pooler."""
-    return AsyncConnectionPool(
+    pool = DeadlinePool(
         conninfo,
         min_size=settings.database_pool_min_size,
         max_size=settings.database_pool_max_size,
@@ -40,3 +90,5 @@ def create_pool(
         },
         name="rls-iam",
     )
+    pool.deadline_seconds = settings.database_deadline_seconds
+    return pool

@@ -39,3 +39,20 @@ def client_ip(request: Request, trusted_proxies: str) -> str:
         if not _trusted(hop, networks):
             return hop[:64]
     return hops[0][:64] if hops else peer
+
+
+def client_key(address: str) -> str:
+    """The key rate limits count a client by: the address, or its /64 for IPv6.
+
+    One IPv6 subscriber usually holds a whole /64, so counting single
+    addresses would give them 2**64 buckets.
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)

@@ -40,6 +40,7 @@ TITLES = {
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -85,8 +86,8 @@ def forbidden(detail: str = kinds.FORBIDDEN.example) -> Problem:
     return kinds.FORBIDDEN.problem(detail)
 
 
-def too_many_requests(wait: int) -> Problem:
-    return kinds.RATE_LIMITED.problem(headers={"Retry-After": str(wait)})
+def too_many_requests(wait: int, kind: ProblemType = kinds.RATE_LIMITED) -> Problem:
+    return kind.problem(headers={"Retry-After": str(wait)})
 
 
 # SQLSTATE (exact, then class) -> (problem class, detail)
@@ -118,6 +119,49 @@ _UNIQUE_CONSTRAINT: dict[str, ProblemType] = {
 }
 
 
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, also one that caused exc."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, psycopg.Error):
+            return seen.sqlstate
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def _where(exc: BaseException) -> str | None:
+    """The innermost frame of this service that the error passed: module and line, no values."""
+    where = None
+    trace = exc.__traceback__
+    while trace is not None:
+        module = trace.tb_frame.f_globals.get("__name__", "")
+        if isinstance(module, str) and module.startswith("service."):
+            where = f"{module}:{trace.tb_lineno}"
+        trace = trace.tb_next
+    return where
+
+
+def log_unexpected(scope: Mapping[str, Any], exc: BaseException) -> None:
+    """One line for an error nobody mapped: its SQLSTATE, route and place, never its data.
+
+    The request id comes with every log line; the exception's message does
+    not, as it can carry SQL or values.
+    """
+    route = scope.get("route")
+    log.error(
+        "unexpected error",
+        extra={
+            "fields": {
+                "method": scope.get("method"),
+                "route": getattr(route, "path", None) or "unmatched",
+                "where": _where(exc),
+            },
+            "sqlstate": _sqlstate(exc),
+            "error_type": type(exc).__name__,
+        },
+    )
+
+
 def database_problem(error: psycopg.Error) -> Problem:
     state = error.sqlstate or ""
     mapped = _SQLSTATE.get(state) or _SQLSTATE_CLASS.get(state[:2])
@@ -133,9 +177,6 @@ def database_problem(error: psycopg.Error) -> Problem:
         return kind.problem(detail, errors=errors)
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return kinds.UNAVAILABLE.problem()
-    log.error(
-        "unmapped database error", extra={"sqlstate": state, "error_type": type(error).__name__}
-    )
     return kinds.INTERNAL.problem()
 
 
@@ -221,17 +262,20 @@ async def _on_refused_caller(_: Request, exc: Exception) -> JSONResponse:
     return problem_response(kinds.NOT_A_MEMBER.problem())
 
 
-async def _on_database(_: Request, exc: Exception) -> JSONResponse:
+async def _on_database(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, psycopg.Error)
-    return problem_response(database_problem(exc))
+    problem = database_problem(exc)
+    if problem.status == 500:
+        log_unexpected(request.scope, exc)
+    return problem_response(problem)
 
 
 async def _on_pool_timeout(_: Request, __: Exception) -> JSONResponse:
     return problem_response(kinds.UNAVAILABLE.problem())
 
 
-async def _on_unhandled(_: Request, exc: Exception) -> JSONResponse:
-    log.error("unhandled error", exc_info=exc)
+async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
+    log_unexpected(request.scope, exc)
     return problem_response(kinds.INTERNAL.problem())
 
 

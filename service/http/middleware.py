@@ -11,12 +11,11 @@ from typing import Any
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.http import metrics
-from service.http.errors import Problem, problem_response
+from service.http.errors import Problem, log_unexpected, problem_response
 from service.http.log_context import identity_var, request_id_var
 from service.http.problem_types import BODY_TOO_LARGE, INTERNAL
 
 access_log = logging.getLogger("rls_iam.access")
-error_log = logging.getLogger("rls_iam.errors")
 
 # A client's id is echoed back only when it is short and plain.
 _SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
@@ -100,7 +99,7 @@ class RequestContextMiddleware:
             status = 413
         except Exception as exc:
             status = 500
-            error_log.error("unhandled error", exc_info=exc)
+            log_unexpected(scope, exc)
             if not response_started:
                 await self._send_problem(
                     send,

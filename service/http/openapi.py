@@ -5,8 +5,9 @@ summary, what it does, the role it needs, the problem classes it can answer
 with. `complete(...)` then adds what every operation shares, so that a new
 endpoint gets it without asking: `X-Request-ID` on every response,
 `Location` on 201, `WWW-Authenticate` on 401, `Retry-After` on 429, 413 where
-there is a body, error bodies as `application/problem+json` only, and the
-examples of request and response bodies taken from their models.
+there is a body, the server's own 431 and 503 (overloaded) everywhere, error
+bodies as `application/problem+json` only, and the examples of request and
+response bodies taken from their models.
 tests/api/test_openapi_document.py walks the result.
 """
 
@@ -21,7 +22,9 @@ from fastapi import FastAPI
 from service.http.problem_types import (
     BODY_TOO_LARGE,
     BY_STATUS,
+    HEADERS_TOO_LARGE,
     NOT_A_MEMBER,
+    OVERLOADED,
     UNAUTHORIZED,
     UNAVAILABLE,
     VALIDATION,
@@ -187,6 +190,28 @@ def _operations(doc: dict[str, Any]) -> Iterable[tuple[str, str, dict[str, Any]]
                 yield path, method, op
 
 
+# What the server in front of the application answers to any request.
+SERVER_PROBLEMS = (HEADERS_TOO_LARGE, OVERLOADED)
+
+
+def _declare(responses: dict[str, Any], kind: ProblemType) -> None:
+    """Add a problem class to an operation's responses, beside those of its status."""
+    entry = problem_responses(kind)[kind.status]
+    entry.pop("model")
+    existing = responses.get(str(kind.status))
+    if existing is None:
+        responses[str(kind.status)] = entry
+        return
+    examples = (
+        existing.setdefault("content", {})
+        .setdefault(PROBLEM_JSON, {"schema": PROBLEM_REF})
+        .setdefault("examples", {})
+    )
+    if kind.slug not in examples:
+        examples.update(entry["content"][PROBLEM_JSON]["examples"])
+        existing["description"] = f"{existing.get('description', '')} {entry['description']}"
+
+
 def complete(doc: dict[str, Any]) -> dict[str, Any]:
     components = doc.setdefault("components", {})
     components["headers"] = HEADERS
@@ -207,9 +232,9 @@ def complete(doc: dict[str, Any]) -> dict[str, Any]:
         if body is not None:
             for media in body.get("content", {}).values():
                 _add_examples(doc, media)
-            too_large = problem_responses(BODY_TOO_LARGE)[413]
-            too_large.pop("model")
-            op["responses"].setdefault("413", too_large)
+            _declare(op["responses"], BODY_TOO_LARGE)
+        for kind in SERVER_PROBLEMS:
+            _declare(op["responses"], kind)
         for status, response in op["responses"].items():
             code = int(status)
             content = response.get("content", {})

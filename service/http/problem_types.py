@@ -168,16 +168,45 @@ RATE_LIMITED = declare(
     "rate-limited",
     429,
     "Rate limited",
-    "Too many attempts from this client or for this account. Wait the seconds that"
-    " `Retry-After` gives.",
+    "Too many auth requests from this client (an IPv4 address, or an IPv6 /64), or, on"
+    " login, too many failed logins for this email from this client. Wait the seconds"
+    " that `Retry-After` gives; other clients are not affected.",
     "Too many attempts; retry later.",
+)
+ORGANIZATION_QUOTA = declare(
+    "organization-quota",
+    429,
+    "Organization quota reached",
+    "The caller created as many organizations as a user may per sliding hour"
+    " (`ORGANIZATION_CREATE_PER_HOUR`); nothing was created. Wait the seconds that"
+    " `Retry-After` gives.",
+    "You created too many organizations recently; retry later.",
+)
+HEADERS_TOO_LARGE = declare(
+    "headers-too-large",
+    431,
+    "Headers too large",
+    "The request headers are larger than the server accepts (`SERVER_MAX_HEADER_BYTES`,"
+    " 16 KiB by default). Sent by `rls-iam serve` before the request is parsed;"
+    " the connection is closed.",
+    "The request headers are too large.",
+)
+OVERLOADED = declare(
+    "overloaded",
+    503,
+    "Server overloaded",
+    "The server has as many connections or requests in flight as it accepts"
+    " (`SERVER_MAX_CONNECTIONS` per worker). Sent by `rls-iam serve` before the request"
+    " reaches the API; the connection is closed. Nothing changed; retry later.",
+    "The server is at its connection limit; retry later.",
 )
 UNAVAILABLE = declare(
     "unavailable",
     503,
     "Service unavailable",
-    "The database is unreachable, too slow, or not at the schema this API needs."
-    " Nothing changed; retry later.",
+    "The database is unreachable, did not answer within the deadline"
+    " (`DATABASE_DEADLINE_SECONDS`; a pooler whose server is down), is too slow, or is"
+    " not at the schema this API needs. Nothing changed; retry later.",
     "The database is unavailable.",
 )
 INTERNAL = declare(
@@ -202,6 +231,7 @@ BY_STATUS: dict[int, ProblemType] = {
     413: BODY_TOO_LARGE,
     422: VALIDATION,
     429: RATE_LIMITED,
+    431: HEADERS_TOO_LARGE,
     500: INTERNAL,
     503: UNAVAILABLE,
 }

@@ -97,8 +97,9 @@ def test_error_responses_are_problem_json_only_with_typed_examples(doc: dict[str
                 assert CATALOGUE[kind].meaning in response["description"], (label, status)
 
 
-# The probes take no input; liveness never touches the database.
-CANNOT_SEND = {"GET /healthz": {"422", "503"}, "GET /readyz": {"422"}}
+# The probes take no input. Liveness never touches the database, but the
+# server in front of it may be overloaded (503).
+CANNOT_SEND = {"GET /healthz": {"422"}, "GET /readyz": {"422"}}
 
 
 def test_every_operation_declares_the_problems_it_can_send(doc: dict[str, Any]) -> None:
@@ -113,6 +114,17 @@ def test_every_operation_declares_the_problems_it_can_send(doc: dict[str, Any]) 
             assert "413" in statuses, label
         if op.get("security"):
             assert "401" in statuses, label
+
+
+def test_every_operation_declares_what_the_server_itself_answers(doc: dict[str, Any]) -> None:
+    # Before the request reaches a route: headers too large, too many connections.
+    for label, op in operations(doc):
+        for status, slug in (("431", "headers-too-large"), ("503", "overloaded")):
+            response = op["responses"].get(status)
+            assert response is not None, (label, status)
+            examples = response["content"][PROBLEM_JSON]["examples"]
+            assert slug in examples, (label, status, list(examples))
+            assert CATALOGUE[slug].meaning in response["description"], (label, status)
 
 
 def test_headers_the_server_sends_are_declared(doc: dict[str, Any]) -> None:

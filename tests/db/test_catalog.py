@@ -11,9 +11,17 @@ import pytest
 
 from tests.support.sql import Conn
 
-# The tables of CONTRACT §2, and the auth rate-limit counters (reached only
-# through definer functions). A new table must be added here, with its policies.
-TABLES = {"organizations", "users", "organization_memberships", "projects", "rate_limit_buckets"}
+# The tables of the data model (README), the auth rate-limit counters and the
+# trace of password hash hand-outs (both reached only through definer
+# functions). A new table must be added here, with its policies.
+TABLES = {
+    "organizations",
+    "users",
+    "organization_memberships",
+    "projects",
+    "rate_limit_buckets",
+    "password_hash_handouts",
+}
 RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer")
 DEFINER = "iam_definer"
 
@@ -28,20 +36,24 @@ EXECUTE_GRANTEES: dict[str, set[str]] = {
     "iam.touch_updated_at()": set(),
     "iam.keep_last_admin()": set(),
     "iam.register(text,text,text)": {"iam_anon"},
-    "iam.login_lookup(text,uuid)": {"iam_anon"},
+    "iam.login_lookup(text,uuid)": set(),
     "iam.set_password_hash(uuid,text,text)": {"iam_anon"},
     "iam.my_organizations(integer,timestamp with time zone,uuid)": {"iam_authenticated"},
     "iam.switch_organization(uuid)": {"iam_authenticated"},
     "iam.create_organization(text)": {"iam_authenticated"},
     "iam.user_id_for_invite(text)": {"iam_authenticated"},
     "iam.rate_limit_key(text,text)": {"iam_definer"},
-    "iam.rate_limit_take(text,integer,integer,boolean)": set(),
-    "iam.throttle_auth(text,text,integer,integer,integer,integer)": {"iam_anon"},
-    "iam.record_login_failure(text,integer)": {"iam_anon"},
+    "iam.rate_limit_slide(text,integer,integer,boolean)": set(),
+    "iam.throttle_client(text,integer,integer)": {"iam_anon"},
+    "iam.login_attempt(text,text,uuid,integer,integer,integer,integer)": {"iam_anon"},
+    "iam.login_succeeded(text,text,integer)": {"iam_anon"},
+    "iam.login_failed(text,integer)": {"iam_anon"},
+    "iam.take_organization_quota(integer)": {"iam_authenticated"},
     "iam.membership_lock_key(uuid,uuid)": {"iam_authenticated", "iam_definer"},
     "iam.organization_lock_key(uuid)": {"iam_authenticated", "iam_definer"},
     "iam.lock_membership_change()": set(),
     "iam.request_caller(uuid,uuid)": {"iam_authenticated"},
+    "iam.password_hash_digest(text)": set(),
 }
 SECURITY_DEFINER = {
     "iam.member_role()",
@@ -55,9 +67,13 @@ SECURITY_DEFINER = {
     "iam.switch_organization(uuid)",
     "iam.create_organization(text)",
     "iam.user_id_for_invite(text)",
-    "iam.rate_limit_take(text,integer,integer,boolean)",
-    "iam.throttle_auth(text,text,integer,integer,integer,integer)",
-    "iam.record_login_failure(text,integer)",
+    "iam.rate_limit_slide(text,integer,integer,boolean)",
+    "iam.throttle_client(text,integer,integer)",
+    "iam.login_attempt(text,text,uuid,integer,integer,integer,integer)",
+    "iam.login_succeeded(text,text,integer)",
+    "iam.login_failed(text,integer)",
+    "iam.take_organization_quota(integer)",
+    "iam.lock_membership_change()",
 }
 
 
@@ -272,6 +288,9 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     },
     "rate_limit_buckets": {
         "iam_definer": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    },
+    "password_hash_handouts": {
+        "iam_definer": {"SELECT", "INSERT", "DELETE", "UPDATE(used_at)"},
     },
 }
 

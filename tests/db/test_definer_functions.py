@@ -1,8 +1,9 @@
 """The SECURITY DEFINER functions: who may call them, and what they return.
 
-register, login_lookup and set_password_hash run before authentication, as
-iam_anon only; my_organizations, switch_organization, create_organization
-and user_id_for_invite run with a token, as iam_authenticated only. Each
+register, login_attempt (which counts the attempt, then calls login_lookup)
+and set_password_hash run before authentication, as iam_anon only;
+my_organizations, switch_organization, create_organization and
+user_id_for_invite run with a token, as iam_authenticated only. Each
 returns only the caller's own data.
 """
 
@@ -26,7 +27,8 @@ from tests.support.sql import (
 
 ANON_FUNCTIONS = {
     "register": "select * from iam.register('someone@example.com', 'hash', 'Some org')",
-    "login_lookup": "select * from iam.login_lookup('someone@example.com')",
+    "login_attempt": "select * from iam.login_attempt('192.0.2.1', 'someone@example.com',"
+    " null, 100, 60, 10, 900)",
     "set_password_hash": "select iam.set_password_hash(gen_random_uuid(), 'old', 'new')",
 }
 AUTHENTICATED_FUNCTIONS = {
@@ -112,7 +114,7 @@ def _email(conn: Conn, user_id: uuid.UUID) -> str:
     return str(row[0])
 
 
-def test_login_lookup_returns_hash_and_first_organization(conn: Conn, world: World) -> None:
+def test_login_attempt_returns_hash_and_first_organization(conn: Conn, world: World) -> None:
     email = _email(conn, world.a.user)
     add_member(conn, world.b.org_id, world.a.user, "READ_ONLY")
     # Everything here shares one transaction's now(): make B the later membership.
@@ -123,40 +125,57 @@ def test_login_lookup_returns_hash_and_first_organization(conn: Conn, world: Wor
     )
     act_as_anon(conn)
     rows = conn.execute(
-        "select user_id, password_hash, is_active, organization_id, role from iam.login_lookup(%s)",
+        "select user_id, password_hash, is_active, organization_id, role"
+        " from iam.login_attempt('192.0.2.1', %s, null, 1000, 60, 1000, 900)",
         (f" {email.upper()} ",),
     ).fetchall()
     assert rows == [(world.a.user, "x", True, world.a.org_id, "ORG_USER")]
 
 
-def test_login_lookup_for_another_organization(conn: Conn, world: World) -> None:
+def test_login_attempt_for_another_organization(conn: Conn, world: World) -> None:
     email = _email(conn, world.a.user)
     add_member(conn, world.b.org_id, world.a.user, "READ_ONLY")
     act_as_anon(conn)
     row = conn.execute(
-        "select organization_id, role from iam.login_lookup(%s, %s)", (email, world.b.org_id)
+        "select organization_id, role"
+        " from iam.login_attempt('192.0.2.1', %s, %s, 1000, 60, 1000, 900)",
+        (email, world.b.org_id),
     ).fetchone()
     assert row == (world.b.org_id, "READ_ONLY")
 
 
-def test_login_lookup_for_an_organization_the_user_is_not_in_names_none(
+def test_login_attempt_for_an_organization_the_user_is_not_in_names_none(
     conn: Conn, world: World
 ) -> None:
     email = _email(conn, world.a.user)
     act_as_anon(conn)
     row = conn.execute(
-        "select organization_id, organization_name, role from iam.login_lookup(%s, %s)",
+        "select organization_id, organization_name, role"
+        " from iam.login_attempt('192.0.2.1', %s, %s, 1000, 60, 1000, 900)",
         (email, world.b.org_id),
     ).fetchone()
     assert row == (None, None, None)
 
 
-def test_login_lookup_of_unknown_email_returns_no_row(conn: Conn) -> None:
+def test_login_attempt_of_unknown_email_returns_no_account(conn: Conn) -> None:
     act_as_anon(conn)
-    assert conn.execute("select * from iam.login_lookup('nobody@example.com')").fetchall() == []
+    rows = conn.execute(
+        "select wait_seconds, user_id, password_hash from iam.login_attempt("
+        "'192.0.2.1', 'nobody@example.com', null, 1000, 60, 1000, 900)"
+    ).fetchall()
+    assert rows == [(0, None, None)]
+
+
+def test_anon_gets_hashes_only_with_a_counted_attempt(conn: Conn) -> None:
+    act_as_anon(conn)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("select * from iam.login_lookup('someone@example.com')")
 
 
 def test_set_password_hash_is_a_compare_and_set(conn: Conn, world: World) -> None:
+    email = _email(conn, world.a.user)
+    # The API reaches it through iam.login_attempt; as the owner here.
+    conn.execute("select * from iam.login_lookup(%s)", (email,))
     act_as_anon(conn)
     assert conn.execute(
         "select iam.set_password_hash(%s, 'stale', 'new')", (world.a.user,)
@@ -168,6 +187,61 @@ def test_set_password_hash_is_a_compare_and_set(conn: Conn, world: World) -> Non
     assert conn.execute(
         "select password_hash from iam.users where id = %s", (world.a.user,)
     ).fetchone() == ("new",)
+
+
+def test_set_password_hash_refuses_a_hash_it_did_not_hand_out(conn: Conn, world: World) -> None:
+    """Knowing a user's id and hash is not enough: the lookup must have handed it out."""
+    act_as_anon(conn)
+    assert conn.execute(
+        "select iam.set_password_hash(%s, 'x', 'taken-over')", (world.a.user,)
+    ).fetchone() == (False,)
+    act_as_owner(conn)
+    assert conn.execute(
+        "select password_hash from iam.users where id = %s", (world.a.user,)
+    ).fetchone() == ("x",)
+
+
+def test_a_hand_out_is_spent_by_one_replacement(conn: Conn, world: World) -> None:
+    email = _email(conn, world.a.user)
+    # The API reaches it through iam.login_attempt; as the owner here.
+    conn.execute("select * from iam.login_lookup(%s)", (email,))
+    act_as_anon(conn)
+    assert conn.execute(
+        "select iam.set_password_hash(%s, 'x', 'x')", (world.a.user,)
+    ).fetchone() == (True,)
+    assert conn.execute(
+        "select iam.set_password_hash(%s, 'x', 'taken-over')", (world.a.user,)
+    ).fetchone() == (False,)
+
+
+def test_a_stale_hand_out_is_refused(conn: Conn, world: World) -> None:
+    email = _email(conn, world.a.user)
+    # The API reaches it through iam.login_attempt; as the owner here.
+    conn.execute("select * from iam.login_lookup(%s)", (email,))
+    act_as_anon(conn)
+    act_as_owner(conn)
+    conn.execute(
+        "update iam.password_hash_handouts set handed_out_at = now() - interval '3 minutes'"
+        " where user_id = %s",
+        (world.a.user,),
+    )
+    act_as_anon(conn)
+    assert conn.execute(
+        "select iam.set_password_hash(%s, 'x', 'taken-over')", (world.a.user,)
+    ).fetchone() == (False,)
+
+
+def test_every_hash_hand_out_leaves_a_trace(conn: Conn, world: World) -> None:
+    email = _email(conn, world.a.user)
+    for _ in range(3):
+        conn.execute("select * from iam.login_lookup(%s)", (email,))
+    conn.execute("select * from iam.login_lookup('nobody@example.com')")
+    rows = conn.execute(
+        "select user_id, hash_digest, used_at from iam.password_hash_handouts where user_id = %s",
+        (world.a.user,),
+    ).fetchall()
+    assert len(rows) == 3
+    assert all(digest != "x" and len(digest) == 64 and used is None for _, digest, used in rows)
 
 
 # ------------------------------------------------------ the caller's organizations

@@ -1,6 +1,6 @@
 """iam.rate_limit_buckets: no request role reads or writes the counters directly.
 
-iam_anon counts through iam.throttle_auth() and iam.record_login_failure(),
+iam_anon counts through iam.throttle_client() and iam.login_attempt(),
 which run as iam_definer; iam_authenticated has no business here at all.
 """
 
@@ -33,10 +33,10 @@ def test_request_roles_cannot_touch_rate_limit_buckets(
         conn.execute(STATEMENTS[operation])
 
 
-def test_anon_counts_through_throttle_auth(conn: Conn) -> None:
+def test_anon_counts_through_throttle_client(conn: Conn) -> None:
     act_as_anon(conn)
     waits = [
-        conn.execute("select iam.throttle_auth('203.0.113.9', null, 2, 60, 10, 900)").fetchone()
+        conn.execute("select iam.throttle_client('203.0.113.9', 2, 60)").fetchone()
         for _ in range(3)
     ]
     assert waits[:2] == [(0,), (0,)]

@@ -215,8 +215,8 @@ def assert_register_login_round_trip(api: Login, owner_conninfo: str) -> None:
         conn.execute(SET_ANON_CONTEXT, ("5000",))
         found = conn.execute(
             "select user_id, password_hash, is_active, organization_id, role"
-            " from iam.login_lookup(%s)",
-            (f"  {email.upper()} ",),
+            " from iam.login_attempt(%s, %s, null, 100, 60, 10, 900)",
+            ("192.0.2.1", f"  {email.upper()} "),
         ).fetchone()
         conn.commit()
         assert found is not None

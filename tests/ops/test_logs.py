@@ -281,7 +281,7 @@ def test_unmapped_database_error_is_logged_by_type_with_its_request_id(session: 
         if e.get("request_id") == call.request_id and e.get("level") == "error"
     ]
     assert errors, "the 500 left no error line"
-    assert any(e.get("sqlstate") == "P0001" for e in errors), errors
+    assert any(e.get("sqlstate") == "P0001" and e.get("route") for e in errors), errors
     assert call.response.json()["request_id"] == call.request_id
 
 
@@ -332,7 +332,10 @@ def test_unhandled_exception_is_logged_by_type_never_by_message(
     entries = parse_log(text)
     request_id = response.headers["x-request-id"]
     mine = [e for e in entries if e["request_id"] == request_id]
-    assert [e.get("exception") for e in mine if e["level"] == "error"] == ["RuntimeError"], mine
+    (error,) = [e for e in mine if e["level"] == "error"]
+    assert error["error_type"] == "RuntimeError", mine
+    assert (error["method"], error["route"]) == ("GET", "/ops-test/explode")
+    assert error["sqlstate"] is None
     (access,) = [e for e in mine if e["logger"] == "rls_iam.access"]
     assert (access["route"], access["status"]) == ("/ops-test/explode", 500)
     assert re.fullmatch(r"[0-9a-f]{32}", request_id)

@@ -103,7 +103,13 @@ def connection_refused(base_url: str) -> bool:
 def outcome(postgres: ThrowawayPostgres) -> Iterator[Outcome]:
     log_start = (postgres.root / "server.log").stat().st_size
     server = ApiServer(
-        env=server_env(postgres.conninfo(DATABASE), DATABASE_POOLER="none", LOG_LEVEL="info")
+        env=server_env(
+            postgres.conninfo(DATABASE),
+            DATABASE_POOLER="none",
+            LOG_LEVEL="info",
+            # The in-flight request waits on a lock longer than the default deadline.
+            DATABASE_DEADLINE_SECONDS="10",
+        )
     )
     server.start()
     assert server.process is not None

@@ -24,10 +24,15 @@ def api_server(database: TestDatabase) -> Iterator[ApiServer]:
     """`rls-iam serve --workers 2` on the session database: races cross processes too.
 
     The races test outcomes, not latency (the fault tests bound that): a
-    generous pool timeout keeps a burst of 50 requests from turning into
-    503s on a small machine, or behind a pooler with one server connection.
+    generous pool timeout and deadline keep a burst of 50 requests from
+    turning into 503s on a small machine, or behind a pooler with one server
+    connection.
     """
-    env = server_env(api_database_url(database), DATABASE_POOL_TIMEOUT_SECONDS="15")
+    env = server_env(
+        api_database_url(database),
+        DATABASE_POOL_TIMEOUT_SECONDS="15",
+        DATABASE_DEADLINE_SECONDS="15",
+    )
     server = ApiServer(env=env, workers=2)
     server.start()
     yield server

@@ -8,7 +8,7 @@ from uuid import UUID
 
 from psycopg import AsyncConnection
 
-from service.db.runner import RequestRunner
+from service.db.runner import NotAMember, RequestRunner
 
 Conn = AsyncConnection[Any]
 
@@ -19,16 +19,6 @@ class Registered:
     email: str
     organization_id: UUID
     organization_name: str
-
-
-@dataclass(frozen=True)
-class LoginCandidate:
-    user_id: UUID
-    password_hash: str
-    is_active: bool
-    organization_id: UUID | None
-    organization_name: str | None
-    role: str | None
 
 
 @dataclass(frozen=True)
@@ -50,18 +40,6 @@ async def register(
     return Registered(*row)
 
 
-async def login_lookup(
-    conn: Conn, email: str, organization_id: UUID | None
-) -> LoginCandidate | None:
-    cursor = await conn.execute(
-        "select user_id, password_hash, is_active, organization_id, organization_name, role"
-        " from iam.login_lookup(%s, %s)",
-        (email, organization_id),
-    )
-    row = await cursor.fetchone()
-    return None if row is None else LoginCandidate(*row)
-
-
 async def set_password_hash(conn: Conn, user_id: UUID, old_hash: str, new_hash: str) -> None:
     await conn.execute("select iam.set_password_hash(%s, %s, %s)", (user_id, old_hash, new_hash))
 
@@ -74,12 +52,14 @@ async def switch_organization(db: RequestRunner, organization_id: UUID) -> Membe
     return None if row is None else Membership(*row)
 
 
-# The caller's user and active organization; the role comes from the
-# request's own role lookup (RequestRunner.fetchone_with_role), not a second one.
+# The caller's user, active organization and role, read in one statement:
+# one snapshot, so a membership removed or re-added meanwhile cannot give a
+# role without a row or a row without a role. The request's own role lookup
+# (Tenant) runs as a separate statement and may see an older state.
 ME = """
-select u.id, u.email, o.id, o.name
-from iam.users as u, iam.organizations as o
-where u.id = iam.current_user_id() and o.id = iam.current_org_id()
+select u.id, u.email, o.id, o.name, m.role
+from iam.users as u, iam.organizations as o, iam.member_role() as m (role)
+where u.id = iam.current_user_id() and o.id = iam.current_org_id() and m.role is not null
 """
 
 
@@ -93,8 +73,9 @@ class Me:
 
 
 async def me(db: RequestRunner) -> Me:
-    role, row = await db.fetchone_with_role(ME)
-    # A member (the RequestRunner let the request through) sees its user and organization.
-    assert role is not None and row is not None
-    user_id, email, organization_id, organization_name = row
-    return Me(user_id, email, organization_id, organization_name, role)
+    row = await db.fetchone(ME)
+    if row is None:
+        # Removed between the role lookup and this statement.
+        raise NotAMember
+    user_id, email, organization_id, organization_name, role = row
+    return Me(user_id, email, organization_id, organization_name, str(role))

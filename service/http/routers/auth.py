@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, Request, Response
 from psycopg.errors import UniqueViolation
 
 from service.db.queries import auth as queries
-from service.db.queries.throttle import record_login_failure, throttle_wait
+from service.db.queries.throttle import (
+    login_attempt,
+    login_failed,
+    login_succeeded,
+    throttle_client,
+)
 from service.db.runner import anon_transaction
-from service.http.client_ip import client_ip
+from service.http.client_ip import client_ip, client_key
 from service.http.deps import IdentityRunner, MemberRunner, State
 from service.http.errors import not_found, too_many_requests, unauthorized
 from service.http.openapi import ANY_MEMBER, PUBLIC, SIGNED_IN, TENANT, operation
@@ -51,9 +58,9 @@ async def register(
     state: State, request: Request, response: Response, body: RegisterIn
 ) -> RegisterOut:
     timeout = state.settings.database_statement_timeout_ms
-    client = client_ip(request, state.settings.trusted_proxies)
+    client = client_key(client_ip(request, state.settings.trusted_proxies))
     async with anon_transaction(state.pool, timeout) as conn:
-        wait = await throttle_wait(conn, state.settings, client, None)
+        wait = await throttle_client(conn, state.settings, client)
     if wait:
         raise too_many_requests(wait)
     # Hash outside any transaction, so no connection waits on argon2.
@@ -90,46 +97,46 @@ async def register(
     ),
 )
 async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
-    timeout = state.settings.database_statement_timeout_ms
-    client = client_ip(request, state.settings.trusted_proxies)
+    settings = state.settings
+    timeout = settings.database_statement_timeout_ms
+    client = client_key(client_ip(request, settings.trusted_proxies))
+    # The attempt is reserved (counted as a failure) in the statement that
+    # hands out the hash, and committed before the password is verified.
     async with anon_transaction(state.pool, timeout) as conn:
-        wait = await throttle_wait(conn, state.settings, client, body.email)
-        candidate = (
-            None if wait else await queries.login_lookup(conn, body.email, body.organization_id)
-        )
-    if wait:
-        raise too_many_requests(wait)
+        attempt = await login_attempt(conn, settings, client, body.email, body.organization_id)
+    if attempt.wait_seconds:
+        raise too_many_requests(attempt.wait_seconds)
+    if attempt.slow_down:
+        # The email is under attack from elsewhere: slow down, never refuse.
+        await asyncio.sleep(settings.login_slowdown_ms / 1000)
     # Unknown email, wrong password, inactive user and foreign organization
     # all verify one hash and give the same answer.
-    verified = await state.passwords.verify(
-        candidate.password_hash if candidate else None, body.password
-    )
+    verified = await state.passwords.verify(attempt.password_hash, body.password)
     if (
-        candidate is None
+        attempt.user_id is None
+        or attempt.password_hash is None
         or not verified
-        or not candidate.is_active
-        or candidate.organization_id is None
-        or candidate.organization_name is None
-        or candidate.role is None
+        or not attempt.is_active
+        or attempt.organization_id is None
+        or attempt.organization_name is None
+        or attempt.role is None
     ):
+        # The pair's failure is already counted; the email's is counted now.
         async with anon_transaction(state.pool, timeout) as conn:
-            await record_login_failure(conn, state.settings, body.email)
+            await login_failed(conn, settings, body.email)
         raise unauthorized(INVALID_CREDENTIALS.example, INVALID_CREDENTIALS)
-    if state.passwords.needs_rehash(candidate.password_hash):
+    new_hash = None
+    if state.passwords.needs_rehash(attempt.password_hash):
         new_hash = await state.passwords.hash(body.password)
-        async with anon_transaction(state.pool, timeout) as conn:
-            await queries.set_password_hash(
-                conn, candidate.user_id, candidate.password_hash, new_hash
-            )
+    async with anon_transaction(state.pool, timeout) as conn:
+        await login_succeeded(conn, settings, client, body.email)
+        if new_hash is not None:
+            await queries.set_password_hash(conn, attempt.user_id, attempt.password_hash, new_hash)
     return TokenOut(
-        access_token=state.tokens.issue(
-            candidate.user_id, candidate.organization_id, candidate.role
-        ),
+        access_token=state.tokens.issue(attempt.user_id, attempt.organization_id, attempt.role),
         expires_in=state.tokens.ttl_seconds,
-        organization=OrganizationRef(
-            id=candidate.organization_id, name=candidate.organization_name
-        ),
-        role=candidate.role,
+        organization=OrganizationRef(id=attempt.organization_id, name=attempt.organization_name),
+        role=attempt.role,
     )
 
 

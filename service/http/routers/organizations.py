@@ -7,10 +7,11 @@ import json
 from fastapi import APIRouter, Request, Response
 
 from service.db.queries import organizations as queries
-from service.http.deps import IdentityRunner, MemberRunner
+from service.http.deps import IdentityRunner, MemberRunner, State
+from service.http.errors import too_many_requests
 from service.http.openapi import ADMIN, SIGNED_IN, TENANT, operation
 from service.http.pagination import Cursor, Limit
-from service.http.problem_types import FORBIDDEN, UNAUTHORIZED
+from service.http.problem_types import FORBIDDEN, ORGANIZATION_QUOTA, UNAUTHORIZED
 from service.http.responses import cursors, raw_json
 from service.http.schemas import OrganizationIn, OrganizationOut, OrganizationPage
 
@@ -49,11 +50,18 @@ async def list_organizations(
         "Create an organization",
         ADMIN,
         "Creates a new organization whose ORG_ADMIN is the caller. The token stays on its"
-        " organization; switch to the new one with `POST /auth/switch-organization`.",
+        " organization; switch to the new one with `POST /auth/switch-organization`."
+        " A user may create a limited number of organizations per sliding hour; past it,"
+        " 429 with `Retry-After`, and nothing is created.",
         *TENANT,
         FORBIDDEN,
+        ORGANIZATION_QUOTA,
     ),
 )
-async def create_organization(tenant: MemberRunner, body: OrganizationIn) -> Response:
-    organization = await queries.create(tenant, body.name)
-    return raw_json(organization, 201, location=f"/organizations/{json.loads(organization)['id']}")
+async def create_organization(state: State, tenant: MemberRunner, body: OrganizationIn) -> Response:
+    wait, created = await queries.create(
+        tenant, body.name, state.settings.organization_create_per_hour
+    )
+    if wait or created is None:
+        raise too_many_requests(max(wait, 1), ORGANIZATION_QUOTA)
+    return raw_json(created, 201, location=f"/organizations/{json.loads(created)['id']}")
