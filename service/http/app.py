@@ -18,7 +18,7 @@ from service.http.errors import install_error_handlers
 from service.http.logging_setup import configure_logging
 from service.http.middleware import RequestContextMiddleware
 from service.http.pagination import CursorCodec
-from service.http.routers import auth, health, members, organizations, projects
+from service.http.routers import auth, health, members, organizations, projects, sessions
 from service.http.state import AppState
 from service.security.passwords import Passwords, hashing_threads
 from service.security.signing_secret import previous_secrets, signing_secret
@@ -99,7 +99,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rls_iam = state
     install_error_handlers(app)
     # Routes are matched in order: the busiest first.
-    for module in (projects, members, auth, organizations, health, metrics):
+    for module in (projects, members, auth, sessions, organizations, health, metrics):
         app.include_router(module.router)
     metrics.register_pool(state.pool)
     conventions.install(app, settings.cors_origins)

@@ -41,6 +41,14 @@ SIGNED_IN = "Any valid access token, whether or not its user is still a member o
 ANY_MEMBER = "Any member of the token's organization: ORG_ADMIN, ORG_USER or READ_ONLY."
 WRITER = "ORG_ADMIN or ORG_USER of the token's organization; READ_ONLY gets 403."
 ADMIN = "ORG_ADMIN of the token's organization; ORG_USER and READ_ONLY get 403."
+ANY_MEMBER_OR_NO_ORGANIZATION = (
+    "Any member of the token's organization (ORG_ADMIN, ORG_USER or READ_ONLY), or any valid"
+    " access token without an organization."
+)
+ADMIN_OR_NO_ORGANIZATION = (
+    "ORG_ADMIN of the token's organization, or any valid access token without an"
+    " organization; ORG_USER and READ_ONLY get 403."
+)
 
 # Each tenant endpoint (any role of the token's organization) can answer these.
 TENANT = (UNAUTHORIZED, NOT_A_MEMBER)
@@ -50,6 +58,11 @@ TAGS = [
         "name": "auth",
         "description": "Register, log in, switch organization, and who the caller is."
         " Access tokens are JWTs (HS256) sent as `Authorization: Bearer <token>`.",
+    },
+    {
+        "name": "sessions",
+        "description": "Sessions: refresh tokens, logout, and the caller's signed-in devices."
+        " A password change ends every session but the caller's.",
     },
     {
         "name": "organizations",

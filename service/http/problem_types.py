@@ -92,6 +92,21 @@ INVALID_CREDENTIALS = declare(
     " is not a member of. One body for all, so the answer tells nothing about the account.",
     "Invalid email, password or organization.",
 )
+WRONG_PASSWORD = declare(
+    "wrong-password",
+    401,
+    "Wrong current password",
+    "A password change whose `current_password` is not the caller's password. It counts"
+    " as a failed login.",
+    "The current password is not correct.",
+)
+INVALID_REFRESH_TOKEN = declare(
+    "invalid-refresh-token",
+    401,
+    "Invalid refresh token",
+    "The refresh token is unknown, already used, or its session ended or expired. Log in again.",
+    "Invalid or expired refresh token.",
+)
 FORBIDDEN = declare(
     "forbidden",
     403,

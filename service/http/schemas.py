@@ -99,6 +99,8 @@ _PROJECT_ID = "5f0c8e52-7d1b-4c4e-9d0a-2b1e6f3a9c11"
 _WHEN = "2026-11-30T12:00:00Z"
 _TOKEN = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI4YzVlIn0.c2lnbmF0dXJl"  # noqa: S105 - a made-up example
 _CURSOR = "AAYmC4l9hWBfDI5SfRtMTp0KKx5vOpwRq3gSPm1yN0FhTWpcXQ"
+_REFRESH = "q3gSPm1yN0FhTWpcXQAAYmC4l9hWBfDI5SfRtMTp0KKx5vO"
+_SESSION_ID = "6a1f0e2d-4c3b-4a59-8e7d-2c1b0a9f8e7d"
 
 
 class Request(BaseModel):
@@ -130,6 +132,23 @@ class LoginIn(Request):
     email: Email
     password: AnyPassword
     organization_id: UUID | None = None
+
+
+class RefreshIn(Request):
+    model_config = examples({"refresh_token": _REFRESH})
+    # secrets.token_urlsafe(32): 43 characters; the bound only refuses junk.
+    refresh_token: Annotated[Text, StringConstraints(min_length=1, max_length=200)]
+
+
+class PasswordChangeIn(Request):
+    model_config = examples(
+        {
+            "current_password": "correct horse battery staple",
+            "new_password": "a longer passphrase for the engine",
+        }
+    )
+    current_password: AnyPassword
+    new_password: NewPassword
 
 
 class SwitchOrganizationIn(Request):
@@ -196,6 +215,8 @@ _TOKEN_EXAMPLE = {
     "access_token": _TOKEN,
     "token_type": "Bearer",
     "expires_in": 900,
+    "refresh_token": _REFRESH,
+    "refresh_expires_in": 2592000,
     "organization": {"id": _ORG_ID, "name": "Analytical Engines"},
     "role": "ORG_ADMIN",
 }
@@ -206,8 +227,14 @@ class TokenOut(BaseModel):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
     expires_in: int
-    organization: OrganizationRef
-    role: Role
+    refresh_token: str = Field(
+        description="Opaque, shown once; exchange it at /auth/refresh for new tokens."
+    )
+    refresh_expires_in: int = Field(description="Seconds until the session ends for good.")
+    organization: OrganizationRef | None = Field(
+        description="The active organization; null for a user who belongs to none."
+    )
+    role: Role | None
 
 
 class RegisterOut(TokenOut):
@@ -226,8 +253,40 @@ class MeOut(BaseModel):
         }
     )
     user: UserOut
-    organization: OrganizationRef
-    role: Role
+    organization: OrganizationRef | None
+    role: Role | None
+
+
+_NEXT = Field(
+    description="Opaque; pass it as `?cursor=` to this same list for the next page."
+    " null on the last page."
+)
+
+
+_SESSION = {
+    "id": _SESSION_ID,
+    "created_at": _WHEN,
+    "last_used_at": _WHEN,
+    "expires_at": "2026-12-30T12:00:00Z",
+    "user_agent": "Mozilla/5.0",
+    "current": True,
+}
+
+
+class SessionOut(BaseModel):
+    model_config = examples(_SESSION)
+    id: UUID
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    current: bool = Field(description="Whether this is the session of the calling token.")
+
+
+class SessionPage(BaseModel):
+    model_config = examples({"items": [_SESSION], "next_cursor": _CURSOR})
+    items: list[SessionOut]
+    next_cursor: str | None = _NEXT
 
 
 _ORGANIZATION = {
@@ -278,12 +337,6 @@ class ProjectOut(BaseModel):
     created_by_user_id: UUID
     created_at: datetime
     updated_at: datetime
-
-
-_NEXT = Field(
-    description="Opaque; pass it as `?cursor=` to this same list for the next page."
-    " null on the last page."
-)
 
 
 class OrganizationPage(BaseModel):

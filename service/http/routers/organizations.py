@@ -7,11 +7,11 @@ import json
 from fastapi import APIRouter, Request, Response
 
 from service.db.queries import organizations as queries
-from service.http.deps import IdentityRunner, MemberRunner, State
+from service.http.deps import CallerRunner, IdentityRunner, State
 from service.http.errors import too_many_requests
-from service.http.openapi import ADMIN, SIGNED_IN, TENANT, operation
+from service.http.openapi import ADMIN_OR_NO_ORGANIZATION, SIGNED_IN, operation
 from service.http.pagination import Cursor, Limit
-from service.http.problem_types import FORBIDDEN, ORGANIZATION_QUOTA, UNAUTHORIZED
+from service.http.problem_types import FORBIDDEN, NOT_A_MEMBER, ORGANIZATION_QUOTA, UNAUTHORIZED
 from service.http.responses import cursors, raw_json
 from service.http.schemas import OrganizationIn, OrganizationOut, OrganizationPage
 
@@ -48,17 +48,20 @@ async def list_organizations(
     **operation(
         "createOrganization",
         "Create an organization",
-        ADMIN,
+        ADMIN_OR_NO_ORGANIZATION,
         "Creates a new organization whose ORG_ADMIN is the caller. The token stays on its"
         " organization; switch to the new one with `POST /auth/switch-organization`."
         " A user may create a limited number of organizations per sliding hour; past it,"
         " 429 with `Retry-After`, and nothing is created.",
-        *TENANT,
+        UNAUTHORIZED,
+        NOT_A_MEMBER,
         FORBIDDEN,
         ORGANIZATION_QUOTA,
     ),
 )
-async def create_organization(state: State, tenant: MemberRunner, body: OrganizationIn) -> Response:
+# An ORG_ADMIN of the token's organization, or a user who belongs to none
+# (a token without an organization): the database decides which.
+async def create_organization(state: State, tenant: CallerRunner, body: OrganizationIn) -> Response:
     wait, created = await queries.create(
         tenant, body.name, state.settings.organization_create_per_hour
     )
