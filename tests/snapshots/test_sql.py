@@ -20,7 +20,7 @@ from tests.support.sql_snapshots import (
     api_sql_modules,
     render,
     snapshot_path,
-    sql_literals_outside,
+    sql_outside_the_database_layer,
     statements,
 )
 
@@ -82,6 +82,6 @@ def test_the_renderer_finds_what_the_api_sends():
     assert found["sessions", "end_current()"].endswith("returning 1")
 
 
-def test_the_http_layer_sends_no_sql_of_its_own():
-    found = sql_literals_outside(REPO / "service" / "http")
+def test_no_sql_outside_the_database_layer():
+    found = sql_outside_the_database_layer()
     assert not found, f"SQL belongs in service/db/queries/, found in: {found}"
