@@ -92,7 +92,7 @@ async def get_project(tenant: MemberRunner, project_id: UUID) -> Response:
     response_model=ProjectOut,
     **operation(
         "updateProject",
-        "Update a project",
+        "Change a project",
         WRITER,
         "Changes the fields sent; fields left out stay as they are. `name` cannot be null;"
         " `description: null` clears the description. A request that changes nothing"
@@ -122,7 +122,7 @@ async def update_project(tenant: MemberRunner, project_id: UUID, body: ProjectPa
     status_code=204,
     **operation(
         "deleteProject",
-        "Delete a project",
+        "Remove a project",
         ADMIN,
         "Deletes the project.",
         *TENANT,
