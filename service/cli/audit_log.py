@@ -20,12 +20,10 @@ from typing import Any
 import psycopg
 
 from service.audit.connection import target_conninfo
+from service.db.queries import audit_events
 
-SELECT_OLD = (
-    "select row_to_json(e)::text from iam.audit_events as e"
-    " where e.occurred_at < %s order by e.occurred_at, e.id"
-)
-DELETE_OLD = "delete from iam.audit_events where occurred_at < %s"
+SELECT_OLD = audit_events.ARCHIVE_SELECT_OLD
+DELETE_OLD = audit_events.ARCHIVE_DELETE_OLD
 
 
 class ArchiveError(Exception):
@@ -61,9 +59,7 @@ def archive(conninfo: str, before: datetime, output: Path) -> int:
 
 
 def _require_bypass(conn: psycopg.Connection[Any]) -> None:
-    row = conn.execute(
-        "select rolsuper or rolbypassrls from pg_catalog.pg_roles where rolname = current_user"
-    ).fetchone()
+    row = conn.execute(audit_events.BYPASSES_RLS).fetchone()
     if not (row and row[0]):
         raise ArchiveError(
             "the audit log is invisible to this role (row-level security is forced): "

@@ -70,3 +70,16 @@ async def list_page(
     row = await db.fetchone(page_statement(given, after is not None), params)
     assert row is not None
     return AuditPage(PageRow(row[0], bool(row[1]), row[2], row[3]), bool(row[4]))
+
+
+# `rls-iam audit-log archive` (service/cli/audit_log.py), run by an operator
+# as a superuser or a BYPASSRLS role: the events older than a cutoff, oldest
+# first, then exactly those deleted, in one REPEATABLE READ transaction.
+ARCHIVE_SELECT_OLD = (
+    "select row_to_json(e)::text from iam.audit_events as e"
+    " where e.occurred_at < %s order by e.occurred_at, e.id"
+)
+ARCHIVE_DELETE_OLD = "delete from iam.audit_events where occurred_at < %s"
+BYPASSES_RLS = (
+    "select rolsuper or rolbypassrls from pg_catalog.pg_roles where rolname = current_user"
+)

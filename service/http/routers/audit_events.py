@@ -5,17 +5,20 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import AwareDatetime
 
 from service.db.queries import audit_events as queries
 from service.http.deps import MemberRunner
 from service.http.errors import forbidden
-from service.http.pagination import Cursor, Limit, decode_cursor, page_body
-from service.http.responses import problems, raw_json
+from service.http.openapi import ADMIN, TENANT, operation
+from service.http.pagination import Cursor, Limit
+from service.http.problem_types import FORBIDDEN
+from service.http.responses import cursors, raw_json
 from service.http.schemas import AuditAction, AuditEventPage
 
 router = APIRouter(prefix="/audit-events", tags=["audit"])
+LIST = "audit-events"
 
 Since = Annotated[
     AwareDatetime | None, Query(description="Events at or after this time (with a time zone).")
@@ -28,10 +31,18 @@ Until = Annotated[
 @router.get(
     "",
     response_model=AuditEventPage,
-    responses=problems(401, 403),
-    summary="List the active organization's audit events (ORG_ADMIN)",
+    **operation(
+        "listAuditEvents",
+        "List the active organization's audit events",
+        ADMIN,
+        "Newest first. Every change of members, projects and the organization, recorded by"
+        " the database in the change's own transaction; filters combine with AND.",
+        *TENANT,
+        FORBIDDEN,
+    ),
 )
 async def list_audit_events(
+    request: Request,
     tenant: MemberRunner,
     limit: Limit = 50,
     cursor: Cursor = None,
@@ -50,7 +61,8 @@ async def list_audit_events(
         "since": since,
         "until": until,
     }
-    result = await queries.list_page(tenant, limit, decode_cursor(cursor), filters)
+    codec = cursors(request)
+    result = await queries.list_page(tenant, limit, codec.decode(LIST, cursor), filters)
     if not result.may_read:
         raise forbidden()
-    return raw_json(page_body(result.page))
+    return raw_json(codec.page_body(LIST, result.page))
