@@ -382,7 +382,22 @@ class AuditChange(BaseModel):
     new: Any = Field(description="The column's value after the change; null when deleted.")
 
 
+_AUDIT_EVENT = {
+    "id": "3e9b1c7a-2d4f-4b6e-8a1c-9f0e7d6c5b4a",
+    "organization_id": _ORG_ID,
+    "actor_user_id": _USER_ID,
+    "action": "project.updated",
+    "target_type": "project",
+    "target_id": _PROJECT_ID,
+    "changes": {"name": {"old": "Apollo", "new": "Artemis"}},
+    "request_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    "occurred_at": _WHEN,
+}
+
+
 class AuditEventOut(BaseModel):
+    model_config = examples(_AUDIT_EVENT)
+
     id: UUID
     organization_id: UUID
     actor_user_id: UUID | None = Field(
@@ -399,6 +414,8 @@ class AuditEventOut(BaseModel):
 
 
 class AuditEventPage(BaseModel):
+    model_config = examples({"items": [_AUDIT_EVENT], "next_cursor": _CURSOR})
+
     items: list[AuditEventOut]
     next_cursor: str | None
 
