@@ -4,8 +4,8 @@ Migrations run as the owner (the role that owns schema iam); the API
 connects as this role, so neither a leaked API password nor an SQL
 injection gets more than what a request role may do (docs/dba.md, "Trust
 model"). The owner creates it, or resets its password, after migrating.
-Besides the two memberships it holds exactly one grant of its own: the
-functions of the request's context statement (CONTEXT_FUNCTIONS).
+Besides the two memberships, its only grants are those the request's context
+statement needs (CONTEXT_FUNCTIONS).
 """
 
 from __future__ import annotations
@@ -53,9 +53,10 @@ def ensure_api_role(owner_conninfo: str, password: str, name: str = API_ROLE) ->
         # Grants are per database, and a database rolled back past a
         # function has no such function to grant.
         present = {
-            str(name)
-            for (name,) in conn.execute(
-                "select f from unnest(%s::text[]) f where pg_catalog.to_regprocedure(f) is not null",
+            str(found)
+            for (found,) in conn.execute(
+                "select f from unnest(%s::text[]) f"
+                " where pg_catalog.to_regprocedure(f) is not null",
                 (list(CONTEXT_FUNCTIONS),),
             )
         }
