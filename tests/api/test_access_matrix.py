@@ -1,4 +1,5 @@
-"""CONTRACT §3 over HTTP: each endpoint, for each caller, on own, foreign and missing resources.
+"""README §5's role table over HTTP: each endpoint, for each caller, on own, foreign and missing
+resources.
 
 Callers: ORG_ADMIN, ORG_USER and READ_ONLY of tenant A; the ORG_ADMIN of tenant B
 (another organization's admin); a former member of A whose token predates their

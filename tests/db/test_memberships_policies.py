@@ -1,4 +1,4 @@
-"""iam.organization_memberships as each actor: CONTRACT §3's member rows.
+"""iam.organization_memberships as each actor: the member rows of README §5's role table.
 
 Add a member = INSERT, change a role = UPDATE, remove a member = DELETE, all
 aimed at `extra`, an ORG_USER of A who is not the actor. Leaving = DELETE of

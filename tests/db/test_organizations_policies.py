@@ -4,7 +4,7 @@ Members read only their active organization. Nobody writes the table
 directly: the runtime role has no INSERT, UPDATE or DELETE grant, so every
 such statement is refused with 42501, and a new organization is created
 through iam.create_organization(), which only an ORG_ADMIN may call
-successfully (CONTRACT §3).
+successfully (README §5).
 """
 
 from __future__ import annotations

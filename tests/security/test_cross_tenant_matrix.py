@@ -1,7 +1,7 @@
 """Cross-tenant matrix generated from /openapi.json.
 
 Every operation the API documents is tried by six actors against three
-targets. The expected status of each case comes from CONTRACT §3 and §4 and
+targets. The expected status of each case comes from README §5 (roles) and §8 (endpoints) and
 is written out below, one row per (operation, target), one column per actor.
 An operation the table does not classify fails the test, so a new endpoint
 cannot ship without its row.

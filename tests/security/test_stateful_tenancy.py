@@ -1,9 +1,9 @@
-"""Stateful property-based test of tenancy (issue 4, item 2).
+"""Stateful property-based test of tenancy.
 
 Hypothesis drives random sequences of register, add member, promote, demote,
 remove, and create / update / delete project, by random actors (members,
 former members and strangers alike) holding tokens for one of three tenants.
-A model predicts every status from CONTRACT §3 and §4; after every step the
+A model predicts every status from README §5 (roles) and §8 (endpoints); after every step the
 database (read as its owner) must equal the model, every organization keeps
 an ORG_ADMIN, and each tenant's listings hold exactly its own rows.
 """
