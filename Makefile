@@ -83,7 +83,7 @@ snapshots:
 
 checks: need-pg-url
 	@set -e; for check in .ci/checks/*.sh; do \
-	  printf '\n==== %s ====\n' "$$check"; \
+	  printf '\n==== %s (%s) ====\n' "$$check" "$$(date -u +%H:%M:%S)"; \
 	  PG_URL="$(PG_URL)" bash "$$check"; \
 	done
 
