@@ -16,7 +16,7 @@ from service.http import metrics
 from service.http.errors import install_error_handlers
 from service.http.logging_setup import configure_logging
 from service.http.middleware import RequestContextMiddleware
-from service.http.routers import auth, health, members, organizations, projects
+from service.http.routers import auth, health, invitations, members, organizations, projects
 from service.http.state import AppState
 from service.security.passwords import Passwords, hashing_threads
 from service.security.signing_secret import previous_secrets, signing_secret
@@ -76,13 +76,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # The documentation's order, whatever the order of the routes.
         openapi_tags=[
             {"name": name}
-            for name in ("auth", "organizations", "members", "projects", "operations")
+            for name in (
+                "auth",
+                "organizations",
+                "members",
+                "invitations",
+                "projects",
+                "operations",
+            )
         ],
     )
     app.state.rls_iam = state
     install_error_handlers(app)
     # Routes are matched in order: the busiest first.
-    for module in (projects, members, auth, organizations, health, metrics):
+    for module in (projects, members, auth, invitations, organizations, health, metrics):
         app.include_router(module.router)
     metrics.register_pool(state.pool)
     app.add_middleware(RequestContextMiddleware)

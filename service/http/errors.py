@@ -84,6 +84,10 @@ def too_many_requests(wait: int) -> Problem:
 _SQLSTATE: dict[str, tuple[int, str]] = {
     "23505": (409, "A resource with these values already exists."),
     "IAM01": (409, "An organization must keep at least one ORG_ADMIN."),
+    "IAM02": (409, "The organization has too many pending invitations; revoke some first."),
+    # An invitation that cannot be used: unknown, expired, revoked, used or
+    # for another email. One answer for all, the same as accepting gives.
+    "IAM03": (404, "Invitation not found."),
     "42501": (403, "Your role does not allow this action."),
     "23514": (422, "A value is out of the allowed range."),
     "23502": (422, "A required value is missing."),

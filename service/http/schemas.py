@@ -7,7 +7,14 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 
 Role = Literal["ORG_ADMIN", "ORG_USER", "READ_ONLY"]
 
@@ -69,10 +76,27 @@ class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# An invitation token as the API hands it out: 43 URL-safe characters. The
+# bound is loose so that a wrong token is a 404, like any unusable one.
+InvitationToken = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern="^[A-Za-z0-9_-]+$")
+]
+
+
 class RegisterIn(Request):
+    """A new user with a new organization (organization_name), or joining the
+    organization that invited them (invitation_token): exactly one of the two."""
+
     email: Email
     password: NewPassword
-    organization_name: Name
+    organization_name: Name | None = None
+    invitation_token: InvitationToken | None = None
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> RegisterIn:
+        if (self.organization_name is None) == (self.invitation_token is None):
+            raise ValueError("give either organization_name or invitation_token")
+        return self
 
 
 class LoginIn(Request):
@@ -89,9 +113,17 @@ class OrganizationIn(Request):
     name: Name
 
 
-class MemberIn(Request):
+class OrganizationPatch(Request):
+    name: Name
+
+
+class InvitationIn(Request):
     email: Email
     role: Role
+
+
+class AcceptInvitationIn(Request):
+    token: InvitationToken
 
 
 class MemberPatch(Request):
@@ -146,6 +178,21 @@ class OrganizationOut(BaseModel):
     created_at: datetime
 
 
+class InvitationOut(BaseModel):
+    id: UUID
+    email: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+    invited_by_user_id: UUID | None
+
+
+class InvitationCreated(InvitationOut):
+    token: str = Field(
+        description="Shown once: only its SHA-256 digest is stored. Deliver it to the invitee."
+    )
+
+
 class MemberOut(BaseModel):
     user_id: UUID
     email: str
@@ -170,6 +217,11 @@ class OrganizationPage(BaseModel):
 
 class MemberPage(BaseModel):
     items: list[MemberOut]
+    next_cursor: str | None
+
+
+class InvitationPage(BaseModel):
+    items: list[InvitationOut]
     next_cursor: str | None
 
 

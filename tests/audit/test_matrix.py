@@ -17,8 +17,9 @@ EXPECTED_FILE = HERE / "expected_matrix.json"
 
 ACTORS = ["ORG_ADMIN", "ORG_USER", "READ_ONLY", "outsider"]
 Y, N = "allowed", "denied"
-# The product's role table, plus the outsider (a member of another
-# organization who claims this one): every action denied.
+# The product's role table (README, section 5), plus the outsider (a member
+# of another organization who claims this one): every action denied. Nobody
+# adds a member without an invitation, and nobody reads a token's digest.
 CONTRACT = {
     "read_organization": [Y, Y, Y, N],
     "list_projects": [Y, Y, Y, N],
@@ -26,10 +27,16 @@ CONTRACT = {
     "create_project": [Y, Y, N, N],
     "update_project": [Y, Y, N, N],
     "delete_project": [Y, N, N, N],
-    "add_member": [Y, N, N, N],
+    "add_member_directly": [N, N, N, N],
+    "invite_member": [Y, N, N, N],
+    "list_invitations": [Y, N, N, N],
+    "read_invitation_tokens": [N, N, N, N],
+    "revoke_invitation": [Y, N, N, N],
     "change_role": [Y, N, N, N],
     "remove_member": [Y, N, N, N],
     "create_organization": [Y, N, N, N],
+    "rename_organization": [Y, N, N, N],
+    "delete_organization": [Y, N, N, N],
     "leave_organization": [Y, Y, Y, N],
 }
 EXPECTED = {
@@ -72,7 +79,13 @@ def test_text_format_has_a_row_per_action(database: TestDatabase, policies: RunP
 def _row_counts(conninfo: str) -> list[int]:
     counts = []
     with psycopg.connect(conninfo) as conn:
-        for table in ("organizations", "users", "organization_memberships", "projects"):
+        for table in (
+            "organizations",
+            "users",
+            "organization_memberships",
+            "projects",
+            "invitations",
+        ):
             row = conn.execute(f"select count(*) from iam.{table}").fetchone()
             assert row is not None
             counts.append(int(row[0]))

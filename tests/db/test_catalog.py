@@ -13,7 +13,14 @@ from tests.support.sql import Conn
 
 # The tables of CONTRACT §2, and the auth rate-limit counters (reached only
 # through definer functions). A new table must be added here, with its policies.
-TABLES = {"organizations", "users", "organization_memberships", "projects", "rate_limit_buckets"}
+TABLES = {
+    "organizations",
+    "users",
+    "organization_memberships",
+    "projects",
+    "invitations",
+    "rate_limit_buckets",
+}
 RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer")
 DEFINER = "iam_definer"
 
@@ -33,7 +40,11 @@ EXECUTE_GRANTEES: dict[str, set[str]] = {
     "iam.my_organizations(integer,timestamp with time zone,uuid)": {"iam_authenticated"},
     "iam.switch_organization(uuid)": {"iam_authenticated"},
     "iam.create_organization(text)": {"iam_authenticated"},
-    "iam.user_id_for_invite(text)": {"iam_authenticated"},
+    "iam.invitation_token_hash(text)": {"iam_authenticated", "iam_definer"},
+    "iam.require_org_admin()": {"iam_authenticated"},
+    "iam.admit_invitation()": set(),
+    "iam.accept_invitation(text)": {"iam_authenticated"},
+    "iam.register_invited(text,text,text)": {"iam_anon"},
     "iam.rate_limit_key(text,text)": {"iam_definer"},
     "iam.rate_limit_slide(text,integer,integer,boolean)": set(),
     "iam.throttle_client(text,integer,integer)": {"iam_anon"},
@@ -57,7 +68,9 @@ SECURITY_DEFINER = {
     "iam.my_organizations(integer,timestamp with time zone,uuid)",
     "iam.switch_organization(uuid)",
     "iam.create_organization(text)",
-    "iam.user_id_for_invite(text)",
+    "iam.admit_invitation()",
+    "iam.accept_invitation(text)",
+    "iam.register_invited(text,text,text)",
     "iam.rate_limit_slide(text,integer,integer,boolean)",
     "iam.throttle_client(text,integer,integer)",
     "iam.login_attempt(text,text,uuid,integer,integer,integer,integer)",
@@ -244,7 +257,7 @@ def test_iam_definer_cannot_create_objects_outside_schema_iam(conn: Conn) -> Non
 # shows up here. Column grants are listed as "PRIVILEGE(column)".
 GRANTS: dict[str, dict[str, set[str]]] = {
     "organizations": {
-        "iam_authenticated": {"SELECT"},
+        "iam_authenticated": {"SELECT", "DELETE", "UPDATE(name)"},
         "iam_definer": {"SELECT", "INSERT"},
     },
     "users": {
@@ -261,8 +274,6 @@ GRANTS: dict[str, dict[str, set[str]]] = {
         "iam_authenticated": {
             "SELECT",
             "DELETE",
-            "INSERT(user_id)",
-            "INSERT(role)",
             "UPDATE(role)",
         },
         "iam_definer": {"SELECT", "INSERT"},
@@ -275,6 +286,36 @@ GRANTS: dict[str, dict[str, set[str]]] = {
             "INSERT(description)",
             "UPDATE(name)",
             "UPDATE(description)",
+        },
+    },
+    "invitations": {
+        # Every column but token_hash: nobody reads a token back.
+        "iam_authenticated": {
+            *(
+                f"SELECT({column})"
+                for column in (
+                    "id",
+                    "organization_id",
+                    "email",
+                    "role",
+                    "invited_by_user_id",
+                    "created_at",
+                    "expires_at",
+                    "accepted_at",
+                    "accepted_by_user_id",
+                )
+            ),
+            "INSERT(email)",
+            "INSERT(role)",
+            "INSERT(token_hash)",
+            "INSERT(expires_at)",
+            "DELETE",
+        },
+        "iam_definer": {
+            "SELECT",
+            "DELETE",
+            "UPDATE(accepted_at)",
+            "UPDATE(accepted_by_user_id)",
         },
     },
     "rate_limit_buckets": {

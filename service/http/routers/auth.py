@@ -35,7 +35,9 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 _BAD_LOGIN = "Invalid email, password or organization."
 
 
-@router.post("/register", status_code=201, response_model=RegisterOut, responses=problems(409, 429))
+@router.post(
+    "/register", status_code=201, response_model=RegisterOut, responses=problems(404, 409, 429)
+)
 async def register(state: State, request: Request, body: RegisterIn) -> RegisterOut:
     timeout = state.settings.database_statement_timeout_ms
     client = client_key(client_ip(request, state.settings.trusted_proxies))
@@ -47,18 +49,24 @@ async def register(state: State, request: Request, body: RegisterIn) -> Register
     password_hash = await state.passwords.hash(body.password)
     async with anon_transaction(state.pool, timeout) as conn:
         try:
-            created = await queries.register(
-                conn, body.email, password_hash, body.organization_name
-            )
+            if body.invitation_token is not None:
+                created = await queries.register_invited(
+                    conn, body.email, password_hash, body.invitation_token
+                )
+            else:
+                assert body.organization_name is not None  # RegisterIn asks for one of the two
+                created = await queries.register(
+                    conn, body.email, password_hash, body.organization_name
+                )
         except UniqueViolation:
             raise Problem(409, "An account with this email already exists.") from None
-    token = state.tokens.issue(created.user_id, created.organization_id, "ORG_ADMIN")
+    token = state.tokens.issue(created.user_id, created.organization_id, created.role)
     return RegisterOut(
         access_token=token,
         expires_in=state.tokens.ttl_seconds,
         user=UserOut(id=created.user_id, email=created.email),
         organization=OrganizationRef(id=created.organization_id, name=created.organization_name),
-        role="ORG_ADMIN",
+        role=created.role,
     )
 
 

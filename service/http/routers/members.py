@@ -1,4 +1,5 @@
-"""Members of the active organization (CONTRACT §4)."""
+"""Members of the active organization. Nobody is added here: members join by
+accepting an invitation (service/http/routers/invitations.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from service.http.deps import MemberRunner
 from service.http.errors import forbidden, not_found
 from service.http.pagination import Cursor, Limit, decode_cursor, page_body
 from service.http.responses import problems, raw_json
-from service.http.schemas import MemberIn, MemberOut, MemberPage, MemberPatch
+from service.http.schemas import MemberOut, MemberPage, MemberPatch
 
 router = APIRouter(prefix="/members", tags=["members"])
 
@@ -20,14 +21,6 @@ router = APIRouter(prefix="/members", tags=["members"])
 async def list_members(tenant: MemberRunner, limit: Limit = 50, cursor: Cursor = None) -> Response:
     after = decode_cursor(cursor)
     return raw_json(page_body(await queries.list_page(tenant, limit, after)))
-
-
-@router.post("", status_code=201, response_model=MemberOut, responses=problems(401, 403, 404, 409))
-async def add_member(tenant: MemberRunner, body: MemberIn) -> Response:
-    member = await queries.add(tenant, body.email, body.role)
-    if member is None:
-        raise not_found("User")
-    return raw_json(member, 201)
 
 
 @router.patch("/{user_id}", response_model=MemberOut, responses=problems(401, 403, 404, 409))

@@ -1,15 +1,22 @@
-"""The caller's organizations (CONTRACT §4)."""
+"""The caller's organizations, and the lifecycle of the active one."""
 
 from __future__ import annotations
+
+from uuid import UUID
 
 from fastapi import APIRouter, Response
 
 from service.db.queries import organizations as queries
 from service.http.deps import IdentityRunner, MemberRunner, State
-from service.http.errors import too_many_requests
+from service.http.errors import forbidden, not_found, too_many_requests
 from service.http.pagination import Cursor, Limit, decode_cursor, page_body
 from service.http.responses import problems, raw_json
-from service.http.schemas import OrganizationIn, OrganizationOut, OrganizationPage
+from service.http.schemas import (
+    OrganizationIn,
+    OrganizationOut,
+    OrganizationPage,
+    OrganizationPatch,
+)
 
 router = APIRouter(prefix="/organizations", tags=["organizations"])
 
@@ -32,3 +39,35 @@ async def create_organization(state: State, tenant: MemberRunner, body: Organiza
     if wait or created is None:
         raise too_many_requests(max(wait, 1))
     return raw_json(created, 201)
+
+
+# GET, PATCH and DELETE act on the token's active organization; the policies
+# show no other, so any other id is 404.
+@router.get("/{organization_id}", response_model=OrganizationOut, responses=problems(401, 403, 404))
+async def get_organization(tenant: MemberRunner, organization_id: UUID) -> Response:
+    found = await queries.get(tenant, organization_id)
+    if found is None:
+        raise not_found("Organization")
+    return raw_json(found)
+
+
+@router.patch(
+    "/{organization_id}", response_model=OrganizationOut, responses=problems(401, 403, 404)
+)
+async def rename_organization(
+    tenant: MemberRunner, organization_id: UUID, body: OrganizationPatch
+) -> Response:
+    renamed, visible = await queries.rename(tenant, organization_id, body.name)
+    if renamed is not None:
+        return raw_json(renamed)
+    raise forbidden() if visible else not_found("Organization")
+
+
+# Everything the organization owns goes with it, in one transaction; the
+# tokens of its members get 403 on their next request.
+@router.delete("/{organization_id}", status_code=204, responses=problems(401, 403, 404))
+async def delete_organization(tenant: MemberRunner, organization_id: UUID) -> Response:
+    deleted, visible = await queries.delete(tenant, organization_id)
+    if deleted:
+        return Response(status_code=204)
+    raise forbidden() if visible else not_found("Organization")
