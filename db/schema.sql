@@ -1,7 +1,5 @@
 \restrict dbmate
 
--- Dumped from database version 18.6
--- Dumped by pg_dump version 18.6
 
 SET statement_timeout = 0;
 SET lock_timeout = 0;
@@ -291,21 +289,40 @@ $$;
 --
 
 CREATE FUNCTION iam.login_lookup(p_email text, p_organization_id uuid DEFAULT NULL::uuid) RETURNS TABLE(user_id uuid, password_hash text, is_active boolean, organization_id uuid, organization_name text, role iam.org_role)
-    LANGUAGE sql STABLE SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  select u.id, u.password_hash, u.is_active, o.id, o.name, m.role
-  from iam.users as u
+#variable_conflict use_column
+declare
+  v_user iam.users;
+begin
+  select * into v_user from iam.users as u
+  where u.email = pg_catalog.lower(pg_catalog.btrim(p_email));
+  if not found then
+    return;
+  end if;
+
+  insert into iam.password_hash_handouts (user_id, hash_digest)
+  values (v_user.id, iam.password_hash_digest(v_user.password_hash));
+  -- Now and then, forget hand-outs older than the trace is kept for.
+  if pg_catalog.random() < 0.01 then
+    delete from iam.password_hash_handouts
+    where handed_out_at < pg_catalog.now() - interval '30 days';
+  end if;
+
+  return query
+  select v_user.id, v_user.password_hash, v_user.is_active, o.id, o.name, m.role
+  from (select 1) as one
   left join lateral (
     select m.organization_id, m.role
     from iam.organization_memberships as m
-    where m.user_id = u.id
+    where m.user_id = v_user.id
       and (p_organization_id is null or m.organization_id = p_organization_id)
     order by m.created_at, m.organization_id
     limit 1
   ) as m on true
-  left join iam.organizations as o on o.id = m.organization_id
-  where u.email = pg_catalog.lower(pg_catalog.btrim(p_email))
+  left join iam.organizations as o on o.id = m.organization_id;
+end
 $$;
 
 
@@ -406,6 +423,18 @@ CREATE FUNCTION iam.organization_lock_key(p_organization_id uuid) RETURNS intege
     LANGUAGE sql IMMUTABLE
     AS $$
   select pg_catalog.hashtext(p_organization_id::text)
+$$;
+
+
+--
+-- Name: password_hash_digest(text); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.password_hash_digest(p_hash text) RETURNS text
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select pg_catalog.encode(pg_catalog.sha256(pg_catalog.convert_to(p_hash, 'UTF8')), 'hex')
 $$;
 
 
@@ -587,15 +616,33 @@ $$;
 --
 
 CREATE FUNCTION iam.set_password_hash(p_user_id uuid, p_old_hash text, p_new_hash text) RETURNS boolean
-    LANGUAGE sql SECURITY DEFINER
+    LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-  with changed as (
-    update iam.users set password_hash = p_new_hash
-    where id = p_user_id and password_hash = p_old_hash
-    returning 1
-  )
-  select exists (select 1 from changed)
+declare
+  v_handout bigint;
+begin
+  select h.id into v_handout
+  from iam.password_hash_handouts as h
+  where h.user_id = p_user_id
+    and h.hash_digest = iam.password_hash_digest(p_old_hash)
+    and h.used_at is null
+    and h.handed_out_at > pg_catalog.now() - interval '2 minutes'
+  order by h.handed_out_at desc
+  limit 1
+  for update;
+  if v_handout is null then
+    return false;
+  end if;
+
+  update iam.users set password_hash = p_new_hash
+  where id = p_user_id and password_hash = p_old_hash;
+  if not found then
+    return false;
+  end if;
+  update iam.password_hash_handouts set used_at = pg_catalog.now() where id = v_handout;
+  return true;
+end
 $$;
 
 
@@ -736,6 +783,35 @@ ALTER TABLE ONLY iam.organizations FORCE ROW LEVEL SECURITY;
 
 
 --
+-- Name: password_hash_handouts; Type: TABLE; Schema: iam; Owner: -
+--
+
+CREATE TABLE iam.password_hash_handouts (
+    id bigint NOT NULL,
+    user_id uuid NOT NULL,
+    hash_digest text NOT NULL,
+    handed_out_at timestamp with time zone DEFAULT now() NOT NULL,
+    used_at timestamp with time zone
+);
+
+ALTER TABLE ONLY iam.password_hash_handouts FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: password_hash_handouts_id_seq; Type: SEQUENCE; Schema: iam; Owner: -
+--
+
+ALTER TABLE iam.password_hash_handouts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME iam.password_hash_handouts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: projects; Type: TABLE; Schema: iam; Owner: -
 --
 
@@ -789,6 +865,18 @@ ALTER TABLE ONLY iam.users FORCE ROW LEVEL SECURITY;
 
 
 --
+-- Name: policy_files; Type: TABLE; Schema: iam_migrations; Owner: -
+--
+
+CREATE TABLE iam_migrations.policy_files (
+    table_name text NOT NULL,
+    file_sha256 text NOT NULL,
+    facts_sha256 text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+
+--
 -- Name: schema_migrations; Type: TABLE; Schema: iam_migrations; Owner: -
 --
 
@@ -830,6 +918,14 @@ ALTER TABLE ONLY iam.organizations
 
 
 --
+-- Name: password_hash_handouts password_hash_handouts_pkey; Type: CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.password_hash_handouts
+    ADD CONSTRAINT password_hash_handouts_pkey PRIMARY KEY (id);
+
+
+--
 -- Name: projects projects_pkey; Type: CONSTRAINT; Schema: iam; Owner: -
 --
 
@@ -859,6 +955,14 @@ ALTER TABLE ONLY iam.users
 
 ALTER TABLE ONLY iam.users
     ADD CONSTRAINT users_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: policy_files policy_files_pkey; Type: CONSTRAINT; Schema: iam_migrations; Owner: -
+--
+
+ALTER TABLE ONLY iam_migrations.policy_files
+    ADD CONSTRAINT policy_files_pkey PRIMARY KEY (table_name);
 
 
 --
@@ -916,6 +1020,20 @@ CREATE INDEX organization_memberships_admins_idx ON iam.organization_memberships
 --
 
 CREATE INDEX organization_memberships_user_idx ON iam.organization_memberships USING btree (user_id, created_at, organization_id);
+
+
+--
+-- Name: password_hash_handouts_time_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX password_hash_handouts_time_idx ON iam.password_hash_handouts USING btree (handed_out_at);
+
+
+--
+-- Name: password_hash_handouts_user_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX password_hash_handouts_user_idx ON iam.password_hash_handouts USING btree (user_id, handed_out_at DESC);
 
 
 --
@@ -1026,6 +1144,14 @@ ALTER TABLE ONLY iam.organization_memberships
 
 ALTER TABLE ONLY iam.organization_memberships
     ADD CONSTRAINT organization_memberships_user_id_fkey FOREIGN KEY (user_id) REFERENCES iam.users(id) ON DELETE CASCADE;
+
+
+--
+-- Name: password_hash_handouts password_hash_handouts_user_id_fkey; Type: FK CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.password_hash_handouts
+    ADD CONSTRAINT password_hash_handouts_user_id_fkey FOREIGN KEY (user_id) REFERENCES iam.users(id) ON DELETE CASCADE;
 
 
 --
@@ -1157,6 +1283,13 @@ CREATE POLICY "Definer functions can expire rate limit buckets" ON iam.rate_limi
 
 
 --
+-- Name: password_hash_handouts Definer functions can forget old hash hand-outs; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can forget old hash hand-outs" ON iam.password_hash_handouts FOR DELETE TO iam_definer USING ((handed_out_at < (now() - '30 days'::interval)));
+
+
+--
 -- Name: invitations Definer functions can mark invitations accepted; Type: POLICY; Schema: iam; Owner: -
 --
 
@@ -1168,6 +1301,13 @@ CREATE POLICY "Definer functions can mark invitations accepted" ON iam.invitatio
 --
 
 CREATE POLICY "Definer functions can purge expired invitations" ON iam.invitations FOR DELETE TO iam_definer USING (((accepted_at IS NULL) AND (expires_at <= now())));
+
+
+--
+-- Name: password_hash_handouts Definer functions can read hash hand-outs; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can read hash hand-outs" ON iam.password_hash_handouts FOR SELECT TO iam_definer USING (true);
 
 
 --
@@ -1203,6 +1343,20 @@ CREATE POLICY "Definer functions can read rate limit buckets" ON iam.rate_limit_
 --
 
 CREATE POLICY "Definer functions can read users" ON iam.users FOR SELECT TO iam_definer USING (true);
+
+
+--
+-- Name: password_hash_handouts Definer functions can record hash hand-outs; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can record hash hand-outs" ON iam.password_hash_handouts FOR INSERT TO iam_definer WITH CHECK (true);
+
+
+--
+-- Name: password_hash_handouts Definer functions can spend hash hand-outs; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can spend hash hand-outs" ON iam.password_hash_handouts FOR UPDATE TO iam_definer USING ((used_at IS NULL)) WITH CHECK ((used_at IS NOT NULL));
 
 
 --
@@ -1261,6 +1415,12 @@ ALTER TABLE iam.organization_memberships ENABLE ROW LEVEL SECURITY;
 ALTER TABLE iam.organizations ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: password_hash_handouts; Type: ROW SECURITY; Schema: iam; Owner: -
+--
+
+ALTER TABLE iam.password_hash_handouts ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: projects; Type: ROW SECURITY; Schema: iam; Owner: -
 --
 
@@ -1296,6 +1456,8 @@ INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261126100300'),
     ('20261126100400'),
     ('20261126100500'),
+    ('20261130100000'),
+    ('20261130100100'),
     ('20261130110000'),
     ('20261130110100'),
     ('20261130140000'),

@@ -6,7 +6,8 @@
 Both come from a database of their own, freshly migrated the way
 `rls-iam db migrate` does it, on the embedded PostgreSQL of the tests
 (.rls-iam-test/, or RLS_IAM_TEST_DATA_DIR): db/schema.sql is what dbmate dumps
-from the newest supported major (tests/db/test_migrations.py compares it),
+(without version stamps: the same from every supported major;
+tests/db/test_migrations.py compares it),
 docs/policies.md is `rls-iam policies matrix --format markdown`
 (tests/audit/test_matrix.py and .ci/checks/20-pgtap.sh compare it). The
 database is dropped afterwards; the server is left running, as the tests
@@ -28,7 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from service.db.embedded import EmbeddedPostgres  # noqa: E402
-from service.db.migrate import apply_policies, db_dir, run_dbmate  # noqa: E402
+from service.db.migrate import apply_policies, db_dir, dump_schema, run_dbmate  # noqa: E402
 from service.db.target import conninfo_to_url  # noqa: E402
 
 DATA_DIR = Path(os.environ.get("RLS_IAM_TEST_DATA_DIR", REPO / ".rls-iam-test"))
@@ -65,7 +66,7 @@ def main() -> int:
             return 1
         apply_policies(conninfo)
         schema = db_dir() / "schema.sql"
-        if run_dbmate(url, "dump", schema_file=schema) != 0:
+        if dump_schema(url, schema) != 0:
             return 1
         print(f"wrote {schema.relative_to(REPO)}")
         policies = REPO / "docs" / "policies.md"

@@ -47,6 +47,8 @@ class Settings(BaseSettings):
 
     # Where the embedded PostgreSQL and the development JWT secret live.
     rls_iam_data_dir: Path = Field(default_factory=lambda: Path.cwd() / ".rls-iam")
+    # Set: `db migrate` creates the API's login role rls_iam_api with it.
+    rls_iam_api_password: SecretStr | None = Field(None, min_length=16)
 
     jwt_access_secret: SecretStr | None = None
     jwt_access_secret_previous: SecretStr | None = None

@@ -44,7 +44,9 @@ if docker compose version >/dev/null 2>&1; then
   # example for the check when the working tree has none.
   made_env=""
   if [ ! -e .env ]; then
-    cp .env.example .env
+    # The example leaves the passwords unset; compose requires them.
+    { cat .env.example; echo "POSTGRES_PASSWORD=lint-only-placeholder";
+      echo "RLS_IAM_API_PASSWORD=lint-only-placeholder"; } > .env
     made_env=1
   fi
   code=0
@@ -135,6 +137,8 @@ expect(cmd and '"rls-iam", "serve"' in cmd[-1], "Dockerfile: CMD is not rls-iam 
 expect("RLS_IAM_DB_DIR=/app/db" in dockerfile, "Dockerfile: RLS_IAM_DB_DIR is not /app/db")
 
 listed = set(re.findall(r"^#?\s*([A-Z][A-Z0-9_]*)=", Path(".env.example").read_text(), re.M))
+# The owner's password is read by docker-compose.yml (the db service), not by rls-iam.
+listed -= {"POSTGRES_PASSWORD"}
 settings = {name.upper() for name in Settings.model_fields}
 expect(not settings - listed, f".env.example: missing {sorted(settings - listed)}")
 expect(not listed - settings, f".env.example: unknown {sorted(listed - settings)}")

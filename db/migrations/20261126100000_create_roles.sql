@@ -5,9 +5,10 @@
 -- they are missing.
 --   iam_anon           requests before authentication (register, login)
 --   iam_authenticated  requests that carry a verified token
---   iam_definer        owns the SECURITY DEFINER functions; NOLOGIN, and no
---                      login role is granted it, so it is reachable only
---                      through those functions
+--   iam_definer        owns the SECURITY DEFINER functions; NOLOGIN. The
+--                      migrating role is granted it below (to hand functions
+--                      to it); no request role or API login role may be
+--                      (`rls-iam policies lint` and `check` flag it).
 do $$
 begin
   if not exists (select from pg_catalog.pg_roles where rolname = 'iam_anon') then

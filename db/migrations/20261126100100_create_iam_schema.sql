@@ -3,8 +3,9 @@
 create schema iam;
 revoke all on schema iam from public;
 
--- Functions created by the migrating role in iam are not executable by
--- PUBLIC; each one is granted to exactly the role that needs it.
+-- Meant to keep new functions in iam from PUBLIC, but a per-schema REVOKE
+-- only takes back a per-schema GRANT: this line changes nothing.
+-- 20261130100000 sets the global default that does.
 alter default privileges in schema iam revoke execute on functions from public;
 
 create type iam.org_role as enum ('ORG_ADMIN', 'ORG_USER', 'READ_ONLY');

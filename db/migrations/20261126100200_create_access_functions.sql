@@ -10,7 +10,9 @@ grant create on schema iam to iam_definer;
 -- The API sets iam.user_id and iam.org_id with set_config(..., true) at the
 -- start of every transaction. Missing, empty or malformed values read as
 -- NULL, and NULL never equals anything, so every policy fails closed.
--- Plain SQL functions without SET clauses, so the planner can inline them.
+-- Plain SQL functions without SET clauses. As written here (with a FROM
+-- clause) the planner cannot inline them; 20261126100500 rewrote them as
+-- single expressions, which it can.
 
 create function iam.current_user_id() returns uuid
 language sql stable
@@ -50,8 +52,9 @@ begin
 end
 $$;
 
--- The same, for write policies: it takes a FOR SHARE lock on the caller's
--- membership row. Under READ COMMITTED a policy would otherwise read the
+-- The same, for write policies. (20261126100500 replaced the row lock
+-- below with advisory locks; this is the first version.) It takes a FOR
+-- SHARE lock on the caller's membership row. Under READ COMMITTED a policy would otherwise read the
 -- role from the statement's snapshot while another transaction demotes or
 -- removes the caller; with the lock, the write waits for that change to
 -- commit and then sees the new role (or no row), and a later demotion waits
@@ -91,8 +94,9 @@ create trigger users_touch_updated_at before update on iam.users
 create trigger projects_touch_updated_at before update on iam.projects
   for each row execute function iam.touch_updated_at();
 
--- An organization never loses its last ORG_ADMIN. The lock on the
--- organization row serializes admin changes within one organization: of two
+-- An organization never loses its last ORG_ADMIN. (20261126100500 replaced
+-- the row lock below with an advisory lock per organization.) The lock on
+-- the organization row serializes admin changes within one organization: of two
 -- racing demotions of the last two admins, the second waits here, then (READ
 -- COMMITTED takes a fresh snapshot per statement) sees the first one and is
 -- refused with SQLSTATE IAM01.
@@ -162,6 +166,8 @@ begin
 end
 $$;
 
+-- (20261130100100 replaced login_lookup and set_password_hash: every hash
+-- handed out is traced, and a hash is replaced only against one handed out.)
 -- Login: the stored hash (Python verifies it) and one membership: the
 -- requested organization, or the one joined first. No row for an unknown
 -- email; NULL organization when the user is not a member of the one asked.
@@ -239,8 +245,8 @@ as $$
     and u.is_active
 $$;
 
--- A new organization, created by an ORG_ADMIN of the active one (CONTRACT
--- §3); the creator becomes its ORG_ADMIN. Anyone else: 42501.
+-- A new organization, created by an ORG_ADMIN of the active one (README,
+-- roles); the creator becomes its ORG_ADMIN. Anyone else: 42501.
 create function iam.create_organization(p_name text)
 returns table (id uuid, name text, role iam.org_role, created_at timestamptz)
 language plpgsql volatile security definer

@@ -6,14 +6,14 @@ begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
 
-select plan(48);
+select plan(49);
 
 -- ------------------------------------------------------------- tables
 select has_schema('iam');
 select tables_are(
   'iam',
   array['organizations', 'users', 'organization_memberships', 'projects', 'invitations',
-        'rate_limit_buckets'],
+        'rate_limit_buckets', 'password_hash_handouts'],
   'schema iam holds exactly the known tables'
 );
 
@@ -27,6 +27,7 @@ select results_eq(
   $$ values ('invitations', true, true),
             ('organization_memberships', true, true),
             ('organizations', true, true),
+            ('password_hash_handouts', true, true),
             ('projects', true, true),
             ('rate_limit_buckets', true, true),
             ('users', true, true) $$,
@@ -83,7 +84,8 @@ select policies_are('iam', 'projects', array[
 select results_eq(
   $$ select tablename::text collate "default", cmd, roles::text[] collate "default"
      from pg_catalog.pg_policies
-     where schemaname = 'iam' and tablename <> 'rate_limit_buckets'
+     where schemaname = 'iam'
+       and tablename not in ('rate_limit_buckets', 'password_hash_handouts')
      order by tablename, cmd, roles::text $$,
   $$ values ('invitations', 'DELETE', array['iam_authenticated']),
             ('invitations', 'DELETE', array['iam_definer']),
@@ -170,6 +172,8 @@ select table_privs_are('iam', 'organization_memberships', 'iam_authenticated',
 select table_privs_are('iam', 'users', 'iam_authenticated', array[]::text[],
   'iam_authenticated reads users only through column grants');
 select table_privs_are('iam', 'rate_limit_buckets', 'iam_authenticated', array[]::text[]);
+select table_privs_are('iam', 'password_hash_handouts', 'iam_authenticated', array[]::text[],
+  'no request role reads the trace of password hash hand-outs');
 
 -- Column grants keep the tenant key and the creator out of client hands.
 select column_privs_are('iam', 'projects', 'organization_id', 'iam_authenticated',

@@ -6,6 +6,7 @@ Exit codes: 0 clean, 1 findings (drift, lint), 2 the audit could not run.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable
 
@@ -30,9 +31,16 @@ def _parser() -> argparse.ArgumentParser:
     url_help = "libpq URL or conninfo (default: DATABASE_URL, else the embedded server)"
 
     check_cmd = commands.add_parser(
-        "check", help="diff live policies, grants and RLS flags against db/ (exit 1 on drift)"
+        "check", help="compare everything that decides access with db/ (exit 1 on drift)"
     )
     check_cmd.add_argument("--database-url", help=url_help)
+    check_cmd.add_argument(
+        "--api-role",
+        action="append",
+        dest="api_roles",
+        help="a login role the API connects as, allowed to become iam_anon and"
+        " iam_authenticated (repeatable; default: RLS_IAM_API_ROLE, else rls_iam_api)",
+    )
 
     matrix_cmd = commands.add_parser(
         "matrix", help="try every action as every role in a rolled-back transaction"
@@ -45,13 +53,21 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _check(conninfo: str) -> int:
-    result = check(conninfo)
+def _check(conninfo: str, api_roles: tuple[str, ...]) -> int:
+    result = check(conninfo, api_roles)
     if result.ok:
-        print(f"OK: {result.database} matches db/migrations and db/policies ({result.facts} facts)")
+        at = f" at {result.version}" if result.version else ""
+        print(
+            f"OK: {result.database}{at} matches db/migrations and db/policies"
+            f" ({result.facts} facts)"
+        )
         return CLEAN
-    print(f"DRIFT: {result.database} differs from db/migrations and db/policies:")
-    print("\n".join(result.diff))
+    count = len(result.differences)
+    print(
+        f"DRIFT: {result.database} differs from db/migrations and db/policies"
+        f" in {count} fact{'s' if count > 1 else ''}:"
+    )
+    print("\n".join(result.report))
     return FINDINGS
 
 
@@ -80,7 +96,10 @@ def main(argv: list[str]) -> int:
     args = _parser().parse_args(argv)
     run: Callable[[str], int]
     if args.command == "check":
-        run = _check
+        api_roles = tuple(args.api_roles or [os.environ.get("RLS_IAM_API_ROLE") or "rls_iam_api"])
+
+        def run(conninfo: str) -> int:
+            return _check(conninfo, api_roles)
     elif args.command == "matrix":
         output_format: str = args.format
 

@@ -1,10 +1,10 @@
-"""The role table (README, section 5) as the live database enforces it, measured by trying
-every action as every role.
+"""The role table of the README as the live database enforces it, measured by trying each action.
 
 Everything happens in one transaction that is rolled back: a scratch tenant
 is seeded as the connecting role, then each attempt runs in a savepoint as
-iam_authenticated with a caller's context, exactly the way the API runs a
-request, and is rolled back before the next one. An attempt is denied when
+iam_authenticated with a caller's context (or, for the anonymous actor, as
+iam_anon with no context, as a request without a token), exactly the way
+the API runs a request, and is rolled back before the next one. An attempt is denied when
 PostgreSQL refuses it (42501), when it affects no row, or when the row is
 not visible; anything else is reported as the SQLSTATE it raised.
 """
@@ -19,14 +19,15 @@ from dataclasses import dataclass
 import psycopg
 
 from service.audit.connection import AuditError, Conn
-from service.db.runner import SET_TENANT_CONTEXT, tenant_context
+from service.db.runner import SET_ANON_CONTEXT, SET_TENANT_CONTEXT_ONLY, tenant_context
 
 ALLOWED = "allowed"
 DENIED = "denied"
 # Some but not all of the rows the action should see: neither allowed nor denied.
 PARTIAL = "partial"
 
-ACTORS = ("ORG_ADMIN", "ORG_USER", "READ_ONLY", "outsider")
+ANONYMOUS = "anonymous"
+ACTORS = ("ORG_ADMIN", "ORG_USER", "READ_ONLY", "outsider", ANONYMOUS)
 STATEMENT_TIMEOUT_MS = "5000"
 
 
@@ -46,13 +47,16 @@ class Seed:
     other_project: uuid.UUID
     invitation: uuid.UUID
     other_invitation: uuid.UUID
+    admin_email: str
+    fresh_email: str
 
-    def actor(self, name: str) -> uuid.UUID:
+    def actor(self, name: str) -> uuid.UUID | None:
         return {
             "ORG_ADMIN": self.admin,
             "ORG_USER": self.user,
             "READ_ONLY": self.read_only,
             "outsider": self.outsider,
+            ANONYMOUS: None,
         }[name]
 
     @property
@@ -60,7 +64,7 @@ class Seed:
         return {self.admin, self.co_admin, self.user, self.read_only}
 
 
-Probe = Callable[[Conn, Seed, uuid.UUID], str]
+Probe = Callable[[Conn, Seed, uuid.UUID | None], str]
 
 
 @dataclass(frozen=True)
@@ -87,37 +91,37 @@ def _affected(conn: Conn, query: str, params: dict[str, object]) -> str:
     return ALLOWED if conn.execute(query, params).rowcount > 0 else DENIED
 
 
-def _params(seed: Seed, actor: uuid.UUID) -> dict[str, object]:
+def _params(seed: Seed, actor: uuid.UUID | None) -> dict[str, object]:
     return {**dataclasses.asdict(seed), "me": actor}
 
 
-def _read_org(conn: Conn, seed: Seed, actor: uuid.UUID) -> str:
+def _read_org(conn: Conn, seed: Seed, actor: uuid.UUID | None) -> str:
     seen = _ids(conn, READ_ORG, _params(seed, actor))
     return _visible({seed.org}, seen, {seed.other_org})
 
 
-def _list_projects(conn: Conn, seed: Seed, actor: uuid.UUID) -> str:
+def _list_projects(conn: Conn, seed: Seed, actor: uuid.UUID | None) -> str:
     seen = _ids(conn, LIST_PROJECTS, _params(seed, actor))
     return _visible({seed.project}, seen, {seed.other_project})
 
 
-def _read_members(conn: Conn, seed: Seed, actor: uuid.UUID) -> str:
+def _read_members(conn: Conn, seed: Seed, actor: uuid.UUID | None) -> str:
     seen = _ids(conn, READ_MEMBERS, _params(seed, actor))
     return _visible(seed.members, seen, {seed.outsider})
 
 
-def _list_invitations(conn: Conn, seed: Seed, actor: uuid.UUID) -> str:
+def _list_invitations(conn: Conn, seed: Seed, actor: uuid.UUID | None) -> str:
     seen = _ids(conn, LIST_INVITATIONS, _params(seed, actor))
     return _visible({seed.invitation}, seen, {seed.other_invitation})
 
 
-def _read_tokens(conn: Conn, seed: Seed, actor: uuid.UUID) -> str:
+def _read_tokens(conn: Conn, seed: Seed, actor: uuid.UUID | None) -> str:
     rows = conn.execute(READ_INVITATION_TOKENS).fetchall()
     return ALLOWED if rows else DENIED
 
 
 def _statement(query: str) -> Probe:
-    def probe(conn: Conn, seed: Seed, actor: uuid.UUID) -> str:
+    def probe(conn: Conn, seed: Seed, actor: uuid.UUID | None) -> str:
         return _affected(conn, query, _params(seed, actor))
 
     return probe
@@ -157,6 +161,14 @@ REMOVE_MEMBER = (
 CREATE_ORGANIZATION = "select id from iam.create_organization('matrix probe')"
 LEAVE = (
     "delete from iam.organization_memberships where organization_id = %(org)s and user_id = %(me)s"
+)
+# Before authentication: what a request without a token may ask the database.
+REGISTER = "select user_id from iam.register(%(fresh_email)s, 'not a hash', 'matrix probe')"
+# Reserves a failed attempt, hands out the stored hash for the API to
+# verify, and leaves a row in iam.password_hash_handouts (docs/dba.md).
+LOGIN_LOOKUP = (
+    "select user_id from iam.login_attempt('matrix', %(admin_email)s, null, 1000, 60, 1000, 900)"
+    " where user_id is not null"
 )
 
 ACTIONS = (
@@ -207,6 +219,13 @@ ACTIONS = (
         _statement(DELETE_ORGANIZATION),
     ),
     Action("leave_organization", "leave the organization", LEAVE, _statement(LEAVE)),
+    Action("register", "register a user and an organization", REGISTER, _statement(REGISTER)),
+    Action(
+        "login_lookup",
+        "look up a login (the hash to verify, traced)",
+        LOGIN_LOOKUP,
+        _statement(LOGIN_LOOKUP),
+    ),
 )
 
 
@@ -229,11 +248,18 @@ def measure(conn: Conn) -> Matrix:
     return Matrix(actors=ACTORS, results=results)
 
 
-def _attempt(conn: Conn, seed: Seed, actor: uuid.UUID, action: Action) -> str:
+def _attempt(conn: Conn, seed: Seed, actor: uuid.UUID | None, action: Action) -> str:
     """One try as (actor, organization A), in a savepoint that is always rolled back."""
     try:
         with conn.transaction(force_rollback=True):
-            conn.execute(SET_TENANT_CONTEXT, tenant_context(actor, seed.org, STATEMENT_TIMEOUT_MS))
+            if actor is None:
+                conn.execute(SET_ANON_CONTEXT, (STATEMENT_TIMEOUT_MS,))
+            else:
+                # Only the context: the policies read the caller's role themselves, on
+                # every schema version this release can roll back to.
+                conn.execute(
+                    SET_TENANT_CONTEXT_ONLY, tenant_context(actor, seed.org, STATEMENT_TIMEOUT_MS)
+                )
             return action.probe(conn, seed, actor)
     except psycopg.errors.InsufficientPrivilege:
         return DENIED
@@ -245,6 +271,7 @@ def _require_privileges(conn: Conn) -> None:
     row = conn.execute(
         "select r.rolsuper or r.rolbypassrls,"
         " pg_has_role(current_user, 'iam_authenticated', 'MEMBER')"
+        " and pg_has_role(current_user, 'iam_anon', 'MEMBER')"
         " from pg_roles as r where r.rolname = current_user"
     ).fetchone()
     if row is None or not row[0]:
@@ -254,8 +281,8 @@ def _require_privileges(conn: Conn) -> None:
         )
     if not row[1]:
         raise AuditError(
-            "the connecting role cannot SET ROLE iam_authenticated: connect as the role "
-            "that ran the migrations"
+            "the connecting role cannot SET ROLE iam_authenticated and iam_anon: connect as"
+            " the role that ran the migrations"
         )
 
 
@@ -331,6 +358,8 @@ def _seed(conn: Conn) -> Seed:
         other_project=project(other_org, outsider),
         invitation=invitation(org, admin),
         other_invitation=invitation(other_org, outsider),
+        admin_email=f"matrix-admin-{tag}@example.invalid",
+        fresh_email=f"matrix-fresh-{tag}@example.invalid",
     )
 
 

@@ -20,7 +20,8 @@ member, and a neighbouring organization whose `ORG_ADMIN` is the **outsider**.
 Then, for every action and every actor, it opens a savepoint, switches to
 `iam_authenticated` with that actor's `iam.user_id` and the scratch
 organization as `iam.org_id` (the outsider claims it too), runs the
-statement below and rolls the savepoint back.
+statement below and rolls the savepoint back. The **anonymous** actor is a
+request without a token: `iam_anon` with no context at all.
 
 An action is **denied** when PostgreSQL refuses it (SQLSTATE 42501), when it
 changes no row, or when the rows are not visible. A read is **allowed** when
@@ -59,7 +60,9 @@ def as_markdown(matrix: Matrix) -> str:
         "",
         "`:org` is the scratch organization, `:project` its project, `:co_admin` the"
         " second `ORG_ADMIN`, `:newcomer` a user who belongs to no organization yet and"
-        " `:me` the actor, `:invitation` the scratch organization's pending invitation.",
+        " `:me` the actor, `:invitation` the scratch organization's pending invitation,"
+        " `:admin_email` the `ORG_ADMIN`'s email and `:fresh_email` an email nobody has"
+        " registered.",
         "",
     ]
     return "\n".join(lines)

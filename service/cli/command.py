@@ -7,9 +7,17 @@ import sys
 from collections.abc import Sequence
 
 from service.db.embedded import EmbeddedPostgres
-from service.db.migrate import apply_policies, run_dbmate
-from service.db.target import resolve_database
-from service.settings import get_settings
+from service.db.login_role import API_ROLE, ensure_api_role, local_password
+from service.db.migrate import (
+    PolicyLockTimeout,
+    apply_policies,
+    dump_schema,
+    migrate_schema,
+    rollback,
+    run_dbmate,
+)
+from service.db.target import DatabaseTarget, resolve_database
+from service.settings import Settings, get_settings
 
 
 def _db(command: str) -> int:
@@ -19,18 +27,39 @@ def _db(command: str) -> int:
         return 0
     target = resolve_database(settings)
     if command == "migrate":
-        code = run_dbmate(target.url, "up" if target.embedded else "migrate")
+        code = migrate_schema(target.conninfo, target.url, "up" if target.embedded else "migrate")
         if code == 0:
-            tables = apply_policies(target.conninfo)
-            print(f"Applied policies: {', '.join(tables)}")
+            try:
+                tables = apply_policies(target.conninfo)
+            except PolicyLockTimeout as error:
+                print(f"rls-iam db migrate: {error}", file=sys.stderr)
+                return 1
+            print(f"Applied policies: {', '.join(tables) or 'none (all current)'}")
+            _ensure_api_role(target, settings)
         return code
     if command == "rollback":
-        return run_dbmate(target.url, "rollback")
+        try:
+            return rollback(target.conninfo, target.url)
+        except PolicyLockTimeout as error:
+            print(f"rls-iam db rollback: {error}", file=sys.stderr)
+            return 1
     if command == "status":
         return run_dbmate(target.url, "status")
     if command == "dump":
-        return run_dbmate(target.url, "dump")
+        return dump_schema(target.url)
     raise AssertionError(command)
+
+
+def _ensure_api_role(target: DatabaseTarget, settings: Settings) -> None:
+    """The API's login role: always on the embedded server, else when its password is set."""
+    if settings.rls_iam_api_password is not None:
+        password = settings.rls_iam_api_password.get_secret_value()
+    elif target.embedded is not None:
+        password = local_password(settings.rls_iam_data_dir)
+    else:
+        return
+    ensure_api_role(target.conninfo, password)
+    print(f"API login role: {API_ROLE} (may become iam_anon and iam_authenticated only)")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,7 +75,8 @@ def _parser() -> argparse.ArgumentParser:
     db.add_argument(
         "action",
         choices=["migrate", "rollback", "status", "dump", "stop"],
-        help="migrate: apply migrations then db/policies; rollback: undo the last migration; "
+        help="migrate: apply migrations then db/policies; rollback: undo the last migration and "
+        "apply the policy files of the version it returns to; "
         "status: list migrations; dump: write db/schema.sql; stop: stop the embedded server",
     )
     policies = commands.add_parser("policies", help="audit the live policies (check, matrix, lint)")

@@ -8,6 +8,7 @@ from types import FrameType
 
 import uvicorn
 
+from service.db.login_role import ensure_api_role, local_password
 from service.db.migrate import apply_policies, run_dbmate
 from service.db.target import resolve_database
 from service.http.protocol import GuardedHttpToolsProtocol
@@ -25,9 +26,11 @@ def serve(host: str | None, port: int | None, workers: int | None) -> int:
         if run_dbmate(target.url, "up") != 0:
             return 1
         apply_policies(target.conninfo)
+        # Migrated as the owner; served as a login role that owns nothing.
+        ensure_api_role(target.conninfo, local_password(settings.rls_iam_data_dir))
         started_here = target.embedded
         # Workers are separate processes: hand them the running server.
-        os.environ["DATABASE_URL"] = target.conninfo
+        os.environ["DATABASE_URL"] = target.api_conninfo
     workers = workers or settings.workers
     # Each worker sizes its hashing threads by how many workers share the cores.
     os.environ["WORKERS"] = str(workers)

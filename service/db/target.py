@@ -8,6 +8,7 @@ from urllib.parse import quote, urlencode
 from psycopg.conninfo import conninfo_to_dict
 
 from service.db.embedded import EmbeddedPostgres
+from service.db.login_role import as_api_role, local_password
 from service.settings import Settings
 
 
@@ -18,17 +19,23 @@ class DatabaseTarget:
     conninfo: str
     url: str
     embedded: EmbeddedPostgres | None = None
+    # What the API connects as: DATABASE_URL as given, or, on the embedded
+    # server, its own login role (the owner's conninfo is for migrations).
+    api_conninfo: str = ""
 
 
 def resolve_database(settings: Settings) -> DatabaseTarget:
     """The configured database; starts the embedded server on demand when none is configured."""
     if settings.database_url is not None:
         url = settings.database_url.get_secret_value()
-        return DatabaseTarget(conninfo=url, url=conninfo_to_url(url))
+        return DatabaseTarget(conninfo=url, url=conninfo_to_url(url), api_conninfo=url)
     server = EmbeddedPostgres(settings.rls_iam_data_dir)
     server.start()
     conninfo = server.conninfo()
-    return DatabaseTarget(conninfo=conninfo, url=conninfo_to_url(conninfo), embedded=server)
+    api = as_api_role(conninfo, local_password(settings.rls_iam_data_dir))
+    return DatabaseTarget(
+        conninfo=conninfo, url=conninfo_to_url(conninfo), embedded=server, api_conninfo=api
+    )
 
 
 def conninfo_to_url(conninfo: str) -> str:

@@ -44,8 +44,8 @@ def build_state(settings: Settings) -> AppState:
     target = resolve_database(settings)
     return AppState(
         settings=settings,
-        conninfo=target.conninfo,
-        pool=create_pool(target.conninfo, settings),
+        conninfo=target.api_conninfo,
+        pool=create_pool(target.api_conninfo, settings),
         tokens=tokens,
         passwords=Passwords(threads=hashing_threads(settings.workers)),
         latest_migration=latest_migration_version(),

@@ -10,17 +10,9 @@ import pytest
 from psycopg.conninfo import make_conninfo
 
 from service.audit import check as check_module
+from service.audit.catalog import Facts
 from tests.support.audit import RunPolicies, run_sql
-from tests.support.database import TestDatabase
-
-
-def changed_lines(diff: str) -> list[str]:
-    """The +/- lines of a unified diff, without its file headers."""
-    return [
-        line
-        for line in diff.splitlines()
-        if line[:1] in "+-" and not line.startswith(("+++", "---"))
-    ]
+from tests.support.database import TestDatabase, with_dbname
 
 
 def databases_like(conninfo: str, prefix: str) -> list[str]:
@@ -51,60 +43,217 @@ def test_check_drops_its_scratch_database(
     assert databases_like(database.conninfo, prefix) == []
 
 
-DRIFTS = {
+_EXPECTED: dict[str, Facts] = {}
+
+
+@pytest.fixture
+def cached_expected(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Build the expected state once per session: it depends only on db/ and the server."""
+    real = check_module.expected_snapshot
+
+    def cached(conninfo: str, version: str | None = None) -> Facts:
+        key = f"{with_dbname(conninfo, 'postgres')} {version}"
+        if key not in _EXPECTED:
+            _EXPECTED[key] = real(conninfo, version)
+        return dict(_EXPECTED[key])
+
+    monkeypatch.setattr(check_module, "expected_snapshot", cached)
+
+
+# Each drift: the statement that makes it, the statement that undoes what is
+# cluster-wide (roles), and the lines the check must print for it.
+DRIFTS: dict[str, tuple[str, str, list[str]]] = {
     "extra permissive policy": (
         'create policy "Anyone signed in reads every project" on iam.projects'
         " for select to iam_authenticated using (true)",
+        "",
         [
-            '+policy on iam.projects "Anyone signed in reads every project":'
-            " PERMISSIVE SELECT to iam_authenticated",
-            '+policy on iam.projects "Anyone signed in reads every project": using true',
+            'policy "Anyone signed in reads every project" on iam.projects: not in the files;'
+            " the database has: PERMISSIVE SELECT to iam_authenticated",
+            'policy "Anyone signed in reads every project" on iam.projects using: not in the'
+            " files; the database has: true",
         ],
     ),
     "dropped FORCE": (
         "alter table iam.projects no force row level security",
+        "",
         [
-            "-table iam.projects: owner <iam owner>, row level security enabled, forced",
-            "+table iam.projects: owner <iam owner>, row level security enabled, not forced",
+            "table iam.projects: differs",
+            "    the files say:    owner <iam owner>, row level security enabled, forced",
+            "    the database has: owner <iam owner>, row level security enabled, not forced",
         ],
     ),
     "grant to PUBLIC": (
         "grant select on iam.organizations to public",
-        ["+grant on iam.organizations to PUBLIC: SELECT"],
+        "",
+        ["grant on table iam.organizations to PUBLIC: not in the files; the database has: SELECT"],
     ),
     "widened column grant": (
         "grant update (organization_id) on iam.projects to iam_authenticated",
-        ["+grant on iam.projects (organization_id) to iam_authenticated: UPDATE"],
+        "",
+        [
+            "grant on column iam.projects.organization_id to iam_authenticated: not in the files;"
+            " the database has: UPDATE"
+        ],
     ),
     "definer function without pinned search_path": (
         "alter function iam.login_lookup(text, uuid) reset search_path",
+        "",
         [
-            "-function iam.login_lookup(text,uuid): SECURITY DEFINER, owner iam_definer,"
-            ' set search_path=""',
-            "+function iam.login_lookup(text,uuid): SECURITY DEFINER, owner iam_definer",
+            "function iam.login_lookup(text,uuid): differs",
+            "    the files say:    returns TABLE(user_id uuid, password_hash text, is_active"
+            " boolean, organization_id uuid, organization_name text, role iam.org_role),"
+            ' language plpgsql, VOLATILE, SECURITY DEFINER, owner iam_definer, set search_path=""',
+            "    the database has: returns TABLE(user_id uuid, password_hash text, is_active"
+            " boolean, organization_id uuid, organization_name text, role iam.org_role),"
+            " language plpgsql, VOLATILE, SECURITY DEFINER, owner iam_definer",
         ],
     ),
     "definer function executable by another role": (
         "grant execute on function iam.register(text, text, text) to iam_authenticated",
-        ["+grant on function iam.register(text,text,text) to iam_authenticated: EXECUTE"],
+        "",
+        [
+            "grant on function iam.register(text,text,text) to iam_authenticated: not in the"
+            " files; the database has: EXECUTE"
+        ],
+    ),
+    "function body replaced": (
+        "create or replace function iam.member_role() returns iam.org_role"
+        " language plpgsql stable security definer set search_path = ''"
+        " as $$ begin return 'ORG_ADMIN'; end $$",
+        "",
+        [
+            "function iam.member_role() body: differs (- the files, + the database):",
+            "    @@ -1,10 +1 @@",
+            "    -begin",
+            "    -return (",
+            "    -select m.role",
+            "    -from iam.organization_memberships as m",
+            "    -join iam.users as u on u.id = m.user_id",
+            "    -where m.organization_id = iam.current_org_id()",
+            "    -and m.user_id = iam.current_user_id()",
+            "    -and u.is_active",
+            "    -);",
+            "    -end",
+            "    +begin return 'ORG_ADMIN'; end",
+        ],
+    ),
+    "function made volatile": (
+        "alter function iam.member_role() volatile",
+        "",
+        [
+            "function iam.member_role(): differs",
+            "    the files say:    returns iam.org_role, language plpgsql, STABLE,"
+            ' SECURITY DEFINER, owner iam_definer, set search_path=""',
+            "    the database has: returns iam.org_role, language plpgsql, VOLATILE,"
+            ' SECURITY DEFINER, owner iam_definer, set search_path=""',
+        ],
+    ),
+    "definer role granted to a request role": (
+        "grant iam_definer to iam_authenticated",
+        "revoke iam_definer from iam_authenticated",
+        [
+            "role iam_authenticated member of iam_definer: not in the files;"
+            " the database has: granted"
+        ],
+    ),
+    "last-admin trigger dropped": (
+        "drop trigger organization_memberships_keep_last_admin on iam.organization_memberships",
+        "",
+        [
+            "trigger organization_memberships_keep_last_admin on iam.organization_memberships:"
+            " missing from the database; the files say: enabled: CREATE TRIGGER"
+            " organization_memberships_keep_last_admin BEFORE DELETE OR UPDATE OF role ON"
+            " iam.organization_memberships FOR EACH ROW EXECUTE FUNCTION iam.keep_last_admin()"
+        ],
+    ),
+    "trigger disabled": (
+        "alter table iam.organization_memberships"
+        " disable trigger organization_memberships_lock_change",
+        "",
+        [
+            "trigger organization_memberships_lock_change on iam.organization_memberships: differs",
+            "    the files say:    enabled: CREATE TRIGGER organization_memberships_lock_change"
+            " BEFORE DELETE OR UPDATE OF role ON iam.organization_memberships FOR EACH ROW"
+            " EXECUTE FUNCTION iam.lock_membership_change()",
+            "    the database has: disabled: CREATE TRIGGER organization_memberships_lock_change"
+            " BEFORE DELETE OR UPDATE OF role ON iam.organization_memberships FOR EACH ROW"
+            " EXECUTE FUNCTION iam.lock_membership_change()",
+        ],
+    ),
+    "request role with BYPASSRLS": (
+        "alter role iam_authenticated bypassrls",
+        "alter role iam_authenticated nobypassrls",
+        [
+            "role iam_authenticated: differs",
+            "    the files say:    NOSUPERUSER NOINHERIT NOCREATEROLE NOCREATEDB NOLOGIN"
+            " NOREPLICATION NOBYPASSRLS",
+            "    the database has: NOSUPERUSER NOINHERIT NOCREATEROLE NOCREATEDB NOLOGIN"
+            " NOREPLICATION BYPASSRLS",
+        ],
+    ),
+    "column default changed": (
+        "alter table iam.projects alter column created_by_user_id drop default",
+        "",
+        [
+            "column iam.projects.created_by_user_id: differs",
+            "    the files say:    uuid not null default iam.current_user_id()",
+            "    the database has: uuid not null",
+        ],
+    ),
+    "column added": (
+        "alter table iam.users add column note text",
+        "",
+        ["column iam.users.note: not in the files; the database has: text"],
+    ),
+    "default privileges loosened": (
+        "alter default privileges grant execute on functions to public",
+        "",
+        [
+            "default privileges of <iam owner> in every schema on functions for <iam owner>:"
+            " missing from the database; the files say: EXECUTE"
+        ],
+    ),
+    "view without security_invoker": (
+        "create view iam.member_emails with (security_barrier) as select email from iam.users",
+        "",
+        [
+            "column iam.member_emails.email: not in the files; the database has: text",
+            "grant on view iam.member_emails to <iam owner>: not in the files; the database has:",
+            "view iam.member_emails: not in the files; the database has: owner <iam owner>,"
+            " with (security_barrier=true)",
+            "view iam.member_emails query: not in the files; the database has: SELECT email"
+            " FROM iam.users;",
+        ],
     ),
 }
 
 
+def _starts(lines: list[str], expected: list[str]) -> bool:
+    return len(lines) == len(expected) and all(
+        line.startswith(want) for line, want in zip(lines, expected, strict=True)
+    )
+
+
 @pytest.mark.parametrize("drift", list(DRIFTS), ids=list(DRIFTS))
-def test_each_drift_is_reported_on_its_own(
+@pytest.mark.usefixtures("cached_expected")
+def test_each_drift_is_reported_in_words(
     drift: str, scratch_copy: str, policies: RunPolicies
 ) -> None:
-    statement, expected = DRIFTS[drift]
-    code, out, _ = policies("check", "--database-url", scratch_copy)
-    assert code == 0, out  # the copy starts clean
-    run_sql(scratch_copy, statement)
-    code, out, _ = policies("check", "--database-url", scratch_copy)
-    assert code == 1
-    assert out.startswith("DRIFT: ")
-    assert changed_lines(out) == expected
+    statement, undo, expected = DRIFTS[drift]
+    try:
+        run_sql(scratch_copy, statement)
+        code, out, _ = policies("check", "--database-url", scratch_copy)
+    finally:
+        if undo:
+            run_sql(scratch_copy, undo)
+    assert code == 1, out
+    first, *lines = out.splitlines()
+    assert first.startswith("DRIFT: ")
+    assert _starts(lines, expected), out
 
 
+@pytest.mark.usefixtures("cached_expected")
 def test_changed_policy_expression_shows_both_versions(
     scratch_copy: str, policies: RunPolicies
 ) -> None:
@@ -115,12 +264,32 @@ def test_changed_policy_expression_shows_both_versions(
     )
     code, out, _ = policies("check", "--database-url", scratch_copy)
     assert code == 1
-    removed, added = changed_lines(out)
-    assert (
-        removed.startswith('-policy on iam.projects "Admins can delete') and "ORG_ADMIN" in removed
+    _, key, files, live = out.splitlines()
+    assert key.startswith('policy "Admins can delete their organization')
+    assert key.endswith('" on iam.projects using: differs')
+    assert "ORG_ADMIN" in files and "ORG_ADMIN" not in live
+
+
+@pytest.mark.usefixtures("cached_expected")
+def test_a_login_role_allowed_more_than_the_request_roles_is_drift(
+    scratch_copy: str, server_conninfo: str, policies: RunPolicies
+) -> None:
+    role = f"rls_iam_api_check_{uuid.uuid4().hex[:6]}"
+    run_sql(
+        server_conninfo, f"create role {role} login; grant iam_anon, iam_authenticated to {role}"
     )
-    assert added.startswith('+policy on iam.projects "Admins can delete')
-    assert "ORG_ADMIN" not in added
+    try:
+        code, out, _ = policies("check", "--database-url", scratch_copy, "--api-role", role)
+        assert code == 0, out
+        run_sql(server_conninfo, f"grant iam_definer to {role}")
+        code, out, _ = policies("check", "--database-url", scratch_copy, "--api-role", role)
+    finally:
+        run_sql(server_conninfo, f"drop role {role}")
+    assert code == 1
+    assert out.splitlines()[1:] == [
+        f"role {role} (API login role) member of iam_definer: not in the files;"
+        " the database has: granted"
+    ]
 
 
 def test_role_without_createdb_is_told_so(

@@ -15,33 +15,37 @@ HERE = Path(__file__).resolve().parent
 DOCS = HERE.parent.parent / "docs" / "policies.md"
 EXPECTED_FILE = HERE / "expected_matrix.json"
 
-ACTORS = ["ORG_ADMIN", "ORG_USER", "READ_ONLY", "outsider"]
+ACTORS = ["ORG_ADMIN", "ORG_USER", "READ_ONLY", "outsider", "anonymous"]
 Y, N = "allowed", "denied"
-# The product's role table (README, section 5), plus the outsider (a member
-# of another organization who claims this one): every action denied. Nobody
-# adds a member without an invitation, and nobody reads a token's digest.
-CONTRACT = {
-    "read_organization": [Y, Y, Y, N],
-    "list_projects": [Y, Y, Y, N],
-    "read_members": [Y, Y, Y, N],
-    "create_project": [Y, Y, N, N],
-    "update_project": [Y, Y, N, N],
-    "delete_project": [Y, N, N, N],
-    "add_member_directly": [N, N, N, N],
-    "invite_member": [Y, N, N, N],
-    "list_invitations": [Y, N, N, N],
-    "read_invitation_tokens": [N, N, N, N],
-    "revoke_invitation": [Y, N, N, N],
-    "change_role": [Y, N, N, N],
-    "remove_member": [Y, N, N, N],
-    "create_organization": [Y, N, N, N],
-    "rename_organization": [Y, N, N, N],
-    "delete_organization": [Y, N, N, N],
-    "leave_organization": [Y, Y, Y, N],
+# The product's role table, plus the outsider (a member of another
+# organization who claims this one) and the anonymous caller (iam_anon, no
+# token): every tenant action denied. Only a caller without a token
+# registers or looks a login up. Nobody adds a member without an invitation,
+# and nobody reads a token's digest.
+ROLE_TABLE = {
+    "read_organization": [Y, Y, Y, N, N],
+    "list_projects": [Y, Y, Y, N, N],
+    "read_members": [Y, Y, Y, N, N],
+    "create_project": [Y, Y, N, N, N],
+    "update_project": [Y, Y, N, N, N],
+    "delete_project": [Y, N, N, N, N],
+    "add_member_directly": [N, N, N, N, N],
+    "invite_member": [Y, N, N, N, N],
+    "list_invitations": [Y, N, N, N, N],
+    "read_invitation_tokens": [N, N, N, N, N],
+    "revoke_invitation": [Y, N, N, N, N],
+    "change_role": [Y, N, N, N, N],
+    "remove_member": [Y, N, N, N, N],
+    "create_organization": [Y, N, N, N, N],
+    "rename_organization": [Y, N, N, N, N],
+    "delete_organization": [Y, N, N, N, N],
+    "leave_organization": [Y, Y, Y, N, N],
+    "register": [N, N, N, N, Y],
+    "login_lookup": [N, N, N, N, Y],
 }
 EXPECTED = {
     "actors": ACTORS,
-    "matrix": {action: dict(zip(ACTORS, row, strict=True)) for action, row in CONTRACT.items()},
+    "matrix": {action: dict(zip(ACTORS, row, strict=True)) for action, row in ROLE_TABLE.items()},
 }
 
 
@@ -73,7 +77,7 @@ def test_text_format_has_a_row_per_action(database: TestDatabase, policies: RunP
         a.label for a in ACTIONS
     ]
     delete_row = rows[[a.key for a in ACTIONS].index("delete_project")]
-    assert delete_row.split()[-4:] == [Y, N, N, N]
+    assert delete_row.split()[-5:] == [Y, N, N, N, N]
 
 
 def _row_counts(conninfo: str) -> list[int]:
@@ -113,7 +117,7 @@ def test_matrix_shows_a_policy_that_lets_read_only_members_delete(
     code, out, _ = policies("matrix", "--format", "json", "--database-url", scratch_copy)
     assert code == 0
     measured = json.loads(out)["matrix"]
-    assert measured["delete_project"] == dict(zip(ACTORS, [Y, Y, Y, N], strict=True))
+    assert measured["delete_project"] == dict(zip(ACTORS, [Y, Y, Y, N, N], strict=True))
     assert {k: v for k, v in measured.items() if k != "delete_project"} == {
         k: v for k, v in EXPECTED["matrix"].items() if k != "delete_project"
     }
@@ -130,4 +134,5 @@ def test_matrix_shows_a_policy_that_leaks_other_tenants_projects(
     code, out, _ = policies("matrix", "--format", "json", "--database-url", scratch_copy)
     assert code == 0
     row = json.loads(out)["matrix"]["list_projects"]
-    assert set(row.values()) == {"leaks another organization's rows"}
+    leak = "leaks another organization's rows"
+    assert row == {**{actor: leak for actor in ACTORS[:-1]}, "anonymous": N}

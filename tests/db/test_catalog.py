@@ -11,8 +11,9 @@ import pytest
 
 from tests.support.sql import Conn
 
-# The tables of CONTRACT §2, and the auth rate-limit counters (reached only
-# through definer functions). A new table must be added here, with its policies.
+# The tables of the data model (README), the auth rate-limit counters and the
+# trace of password hash hand-outs (both reached only through definer
+# functions). A new table must be added here, with its policies.
 TABLES = {
     "organizations",
     "users",
@@ -20,6 +21,7 @@ TABLES = {
     "projects",
     "invitations",
     "rate_limit_buckets",
+    "password_hash_handouts",
 }
 RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer")
 DEFINER = "iam_definer"
@@ -56,6 +58,7 @@ EXECUTE_GRANTEES: dict[str, set[str]] = {
     "iam.organization_lock_key(uuid)": {"iam_authenticated", "iam_definer"},
     "iam.lock_membership_change()": set(),
     "iam.request_caller(uuid,uuid)": {"iam_authenticated"},
+    "iam.password_hash_digest(text)": set(),
 }
 SECURITY_DEFINER = {
     "iam.member_role()",
@@ -320,6 +323,9 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     },
     "rate_limit_buckets": {
         "iam_definer": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    },
+    "password_hash_handouts": {
+        "iam_definer": {"SELECT", "INSERT", "DELETE", "UPDATE(used_at)"},
     },
 }
 

@@ -174,6 +174,9 @@ def test_anon_gets_hashes_only_with_a_counted_attempt(conn: Conn) -> None:
 
 
 def test_set_password_hash_is_a_compare_and_set(conn: Conn, world: World) -> None:
+    email = _email(conn, world.a.user)
+    # The API reaches it through iam.login_attempt; as the owner here.
+    conn.execute("select * from iam.login_lookup(%s)", (email,))
     act_as_anon(conn)
     assert conn.execute(
         "select iam.set_password_hash(%s, 'stale', 'new')", (world.a.user,)
@@ -185,6 +188,61 @@ def test_set_password_hash_is_a_compare_and_set(conn: Conn, world: World) -> Non
     assert conn.execute(
         "select password_hash from iam.users where id = %s", (world.a.user,)
     ).fetchone() == ("new",)
+
+
+def test_set_password_hash_refuses_a_hash_it_did_not_hand_out(conn: Conn, world: World) -> None:
+    """Knowing a user's id and hash is not enough: the lookup must have handed it out."""
+    act_as_anon(conn)
+    assert conn.execute(
+        "select iam.set_password_hash(%s, 'x', 'taken-over')", (world.a.user,)
+    ).fetchone() == (False,)
+    act_as_owner(conn)
+    assert conn.execute(
+        "select password_hash from iam.users where id = %s", (world.a.user,)
+    ).fetchone() == ("x",)
+
+
+def test_a_hand_out_is_spent_by_one_replacement(conn: Conn, world: World) -> None:
+    email = _email(conn, world.a.user)
+    # The API reaches it through iam.login_attempt; as the owner here.
+    conn.execute("select * from iam.login_lookup(%s)", (email,))
+    act_as_anon(conn)
+    assert conn.execute(
+        "select iam.set_password_hash(%s, 'x', 'x')", (world.a.user,)
+    ).fetchone() == (True,)
+    assert conn.execute(
+        "select iam.set_password_hash(%s, 'x', 'taken-over')", (world.a.user,)
+    ).fetchone() == (False,)
+
+
+def test_a_stale_hand_out_is_refused(conn: Conn, world: World) -> None:
+    email = _email(conn, world.a.user)
+    # The API reaches it through iam.login_attempt; as the owner here.
+    conn.execute("select * from iam.login_lookup(%s)", (email,))
+    act_as_anon(conn)
+    act_as_owner(conn)
+    conn.execute(
+        "update iam.password_hash_handouts set handed_out_at = now() - interval '3 minutes'"
+        " where user_id = %s",
+        (world.a.user,),
+    )
+    act_as_anon(conn)
+    assert conn.execute(
+        "select iam.set_password_hash(%s, 'x', 'taken-over')", (world.a.user,)
+    ).fetchone() == (False,)
+
+
+def test_every_hash_hand_out_leaves_a_trace(conn: Conn, world: World) -> None:
+    email = _email(conn, world.a.user)
+    for _ in range(3):
+        conn.execute("select * from iam.login_lookup(%s)", (email,))
+    conn.execute("select * from iam.login_lookup('nobody@example.com')")
+    rows = conn.execute(
+        "select user_id, hash_digest, used_at from iam.password_hash_handouts where user_id = %s",
+        (world.a.user,),
+    ).fetchall()
+    assert len(rows) == 3
+    assert all(digest != "x" and len(digest) == 64 and used is None for _, digest, used in rows)
 
 
 # ------------------------------------------------------ the caller's organizations

@@ -16,11 +16,24 @@
 begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
+-- pgTAP's functions must be callable by the runtime roles while the tests
+-- act as them (on Supabase pgtap lives in schema extensions).
+-- The migrating role's default privileges keep EXECUTE from PUBLIC on the
+-- functions it creates, pgTAP's included: grant them, inside this
+-- rolled-back transaction.
 do $$
+declare
+  f regprocedure;
 begin
   execute pg_catalog.format('grant usage on schema %I to iam_authenticated, iam_anon',
     (select n.nspname from pg_catalog.pg_extension e
      join pg_catalog.pg_namespace n on n.oid = e.extnamespace where e.extname = 'pgtap'));
+  for f in select d.objid::regprocedure from pg_catalog.pg_depend d
+           join pg_catalog.pg_extension e on e.oid = d.refobjid
+           where e.extname = 'pgtap' and d.classid = 'pg_catalog.pg_proc'::regclass
+             and d.deptype = 'e' loop
+    execute pg_catalog.format('grant execute on function %s to iam_authenticated, iam_anon', f);
+  end loop;
 end
 $$;
 
