@@ -26,6 +26,7 @@ from bench.run import (
     build_workloads,
     check_plans,
     login_flood_round,
+    session_check_rounds,
     wrk,
 )
 
@@ -94,6 +95,8 @@ def main(argv: list[str]) -> int:
 
         log("pgbench: RLS path against app-filter path")
         report.ab = ab_rounds(conninfo, plan, settings, log)
+        log("pgbench: the session check")
+        report.session_check = session_check_rounds(conninfo, plan, settings, log)
         remove_bench_rows(conninfo)
 
         secret = new_secret()

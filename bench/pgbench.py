@@ -22,18 +22,27 @@ from pathlib import Path
 from bench.plan import Plan
 from service.db.embedded import wheel_bin_dir
 from service.db.queries import projects
-from service.db.runner import SET_TENANT_CONTEXT
+from service.db.runner import SESSION_CHECK, SET_TENANT_CONTEXT
 
 COLUMNS = ", ".join(projects.COLUMNS)
 ORG = "md5('o' || :o)::uuid"
 USER = "md5('u' || :u)::uuid"
+SESSION = "md5('s' || :u)::uuid"
 PROJECT = "md5('p' || :k)::uuid"
 # The API's context statement, its parameters computed from pgbench variables.
-CONTEXT = SET_TENANT_CONTEXT % {
+# The context statement without the session check, to measure what the check costs.
+SET_TENANT_CONTEXT_UNCHECKED = SET_TENANT_CONTEXT.replace(", session.is_live", "").replace(
+    SESSION_CHECK, ""
+)
+assert "request_session" not in SET_TENANT_CONTEXT_UNCHECKED
+PARAMETERS = {
     "user_id": f"{USER}::text",
     "org_id": f"{ORG}::text",
     "statement_timeout": ":timeout",
+    "session_id": f"{SESSION}::text",
 }
+CONTEXT = SET_TENANT_CONTEXT % PARAMETERS
+CONTEXT_UNCHECKED = SET_TENANT_CONTEXT_UNCHECKED % PARAMETERS
 
 
 @dataclass(frozen=True)
@@ -144,19 +153,28 @@ def ab_scripts(plan: Plan) -> dict[str, ABScripts]:
     }
 
 
-def api_list_script(plan: Plan, tenant: str | None = None) -> Script:
-    """GET /projects as the API runs it: the context (with the caller's role) and the first
-    page (LIST_FIRST, limit 50) in one pipeline, one implicit transaction."""
+def api_list_script(plan: Plan, tenant: str | None = None, *, session_check: bool = True) -> Script:
+    """GET /projects as the API runs it: the context (with the caller's role and the
+    session check) and the first page (LIST_FIRST, limit 50) in one pipeline, one
+    implicit transaction. session_check=False leaves the check out."""
     variables = tenant if tenant is not None else _typical_tenant(plan)
     page = projects.LIST_FIRST.replace("%(limit)s", ":limit").strip()
     text = (
         variables
         + "\\set limit 50\n"
         + "\\startpipeline\n"
-        + f"{CONTEXT};\n{page};\n"
+        + f"{CONTEXT if session_check else CONTEXT_UNCHECKED};\n{page};\n"
         + "\\endpipeline\n"
     )
-    return Script("api-list", text)
+    return Script("api-list" if session_check else "api-list-unchecked", text)
+
+
+def api_lookup_script(plan: Plan, *, session_check: bool) -> Script:
+    """The request pipeline without a route statement: the context statement only
+    (which reads the caller), with or without the session check, to isolate the check."""
+    context = CONTEXT if session_check else CONTEXT_UNCHECKED
+    text = _typical_tenant(plan) + "\\startpipeline\n" + f"{context};\n" + "\\endpipeline\n"
+    return Script("api-lookup" if session_check else "api-lookup-unchecked", text)
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,11 @@ def user_id(j: int) -> uuid.UUID:
     return _md5_uuid(f"u{j}")
 
 
+def session_id(j: int) -> uuid.UUID:
+    """User j's sign-in session (every seeded user has one)."""
+    return _md5_uuid(f"s{j}")
+
+
 def project_id(k: int) -> uuid.UUID:
     return _md5_uuid(f"p{k}")
 

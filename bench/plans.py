@@ -18,7 +18,7 @@ import psycopg
 from psycopg import sql
 
 from service.db.queries import projects
-from service.db.runner import SET_TENANT_CONTEXT, tenant_context
+from service.db.runner import SET_TENANT_CONTEXT_ONLY, tenant_context
 
 Conn = psycopg.Connection[Any]
 
@@ -73,7 +73,7 @@ def explain(
 ) -> dict[str, Any]:
     """The JSON plan of query as iam_authenticated for (user_id, org_id); nothing is executed."""
     with conn.transaction(force_rollback=True):
-        conn.execute(SET_TENANT_CONTEXT, tenant_context(user_id, org_id, 5000))
+        conn.execute(SET_TENANT_CONTEXT_ONLY, tenant_context(user_id, org_id, 5000))
         if not generic:
             row = conn.execute(f"explain (format json) {query}", params).fetchone()
         else:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from bench.run import ABResult, ApiVsPgbench, LoginFlood, PlanCheck, Series
+from bench.run import ABResult, ApiVsPgbench, LoginFlood, PlanCheck, Series, SessionCheck
 
 # Targets (issue "Performance"): what each figure is held against.
 # RLS / app filter: a page of 50 must cost at most about 10% more; a
@@ -36,6 +36,7 @@ class Report:
     connections: int = 0
     plans: list[PlanCheck] = field(default_factory=list)
     ab: list[ABResult] = field(default_factory=list)
+    session_check: SessionCheck | None = None
     api: list[ApiVsPgbench] = field(default_factory=list)
     endpoints: list[Series] = field(default_factory=list)
     flood: LoginFlood | None = None
@@ -97,7 +98,8 @@ def render(report: Report) -> str:
         "[How the bench works](#how-the-bench-works) below.",
         "",
     ]
-    out += _plans(report) + _ab(report) + _api(report) + _endpoints(report)
+    out += _plans(report) + _ab(report) + session_check_lines(report.session_check)
+    out += _api(report) + _endpoints(report)
     out += _login(report) + _scale(report) + _memory(report)
     out += METHOD.splitlines()
     return "\n".join(out).rstrip() + "\n"
@@ -154,6 +156,45 @@ def _ab(report: Report) -> list[str]:
         "`DATABASE_POOLER=transaction` behind Supavisor or PgBouncer.",
         "",
         *_table(header, rows),
+    ]
+
+
+def session_check_lines(check: SessionCheck | None) -> list[str]:
+    if check is None or not check.checked:
+        return []
+
+    def row(name: str, with_: list[float], without: list[float], cost: float) -> list[str]:
+        checked, unchecked = statistics.median(with_), statistics.median(without)
+        return [
+            name,
+            f"{checked:.3f}",
+            f"{unchecked:.3f}",
+            f"{cost:.1f}",
+            f"{(checked / unchecked - 1) * 100:+.1f}%",
+        ]
+
+    return [
+        "## The session check (pgbench)",
+        "",
+        "The API's pipeline with the context statement that checks the token's session",
+        "(`iam.request_session`) and without it: GET /projects's whole transaction",
+        "(context with the caller, first page), and the context statement alone.",
+        "Median latency over interleaved rounds; a difference smaller than the rounds'",
+        "spread is noise.",
+        "",
+        *_table(
+            ["pipeline", "with the check, ms", "without, ms", "cost per request, µs", "relative"],
+            [
+                row("GET /projects", check.checked, check.unchecked, check.cost_us),
+                row(
+                    "context statement only",
+                    check.lookup_checked,
+                    check.lookup_unchecked,
+                    check.lookup_cost_us,
+                ),
+            ],
+        ),
+        "",
     ]
 
 

@@ -20,6 +20,7 @@ from bench.pgbench import (
     Script,
     ab_scripts,
     api_list_script,
+    api_lookup_script,
     run_pgbench,
 )
 from bench.plan import (
@@ -31,6 +32,7 @@ from bench.plan import (
     email,
     member_of,
     org_id,
+    session_id,
     user_id,
 )
 from service.http.pagination import encode_cursor
@@ -173,6 +175,49 @@ def ab_rounds(conninfo: str, plan: Plan, settings: Settings, log: Log) -> list[A
     return list(results.values())
 
 
+@dataclass
+class SessionCheck:
+    """GET /projects's transaction with and without the session check, latency in ms."""
+
+    checked: list[float] = field(default_factory=list)
+    unchecked: list[float] = field(default_factory=list)
+    # The context statement alone (it reads the caller): the check without the page's noise.
+    lookup_checked: list[float] = field(default_factory=list)
+    lookup_unchecked: list[float] = field(default_factory=list)
+
+    @property
+    def cost_us(self) -> float:
+        """Median extra latency of one request's transaction, in microseconds."""
+        return (statistics.median(self.checked) - statistics.median(self.unchecked)) * 1000
+
+    @property
+    def lookup_cost_us(self) -> float:
+        return (
+            statistics.median(self.lookup_checked) - statistics.median(self.lookup_unchecked)
+        ) * 1000
+
+
+def session_check_rounds(conninfo: str, plan: Plan, settings: Settings, log: Log) -> SessionCheck:
+    """Interleaved rounds of the API's list transaction, the order alternating."""
+    result = SessionCheck()
+    scripts = [
+        (result.checked, api_list_script(plan, session_check=True)),
+        (result.unchecked, api_list_script(plan, session_check=False)),
+        (result.lookup_checked, api_lookup_script(plan, session_check=True)),
+        (result.lookup_unchecked, api_lookup_script(plan, session_check=False)),
+    ]
+    for number in range(settings.rounds):
+        for into, script in scripts if number % 2 == 0 else scripts[::-1]:
+            into.append(_pgbench(conninfo, script, settings).latency_ms)
+        log(
+            f"round {number + 1}/{settings.rounds} session check: "
+            f"list {result.checked[-1]:.3f} ms with, {result.unchecked[-1]:.3f} ms without;"
+            f" lookup {result.lookup_checked[-1]:.3f} ms with,"
+            f" {result.lookup_unchecked[-1]:.3f} ms without"
+        )
+    return result
+
+
 def _pgbench(
     conninfo: str, script: Script, settings: Settings, protocol: str = "prepared"
 ) -> PgbenchResult:
@@ -213,8 +258,13 @@ def sample_tenants(plan: Plan) -> list[int]:
 def tenant_tokens(tokens: TokenService, plan: Plan, org: int) -> list[str]:
     """An ORG_ADMIN's and an ORG_USER's token for organization org."""
     return [
-        tokens.issue(user_id(admin_of(org)), org_id(org), "ORG_ADMIN"),
-        tokens.issue(user_id(member_of(plan, org)), org_id(org), "ORG_USER"),
+        tokens.issue(user_id(admin_of(org)), org_id(org), "ORG_ADMIN", session_id(admin_of(org))),
+        tokens.issue(
+            user_id(member_of(plan, org)),
+            org_id(org),
+            "ORG_USER",
+            session_id(member_of(plan, org)),
+        ),
     ]
 
 

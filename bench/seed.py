@@ -14,7 +14,7 @@ import psycopg
 from bench.plan import BIG_TENANT, SMALL_TENANT_PROJECTS, TEN_TENANT, Plan
 
 # Bump when the seed's shape changes, so cached databases are rebuilt.
-SEED_VERSION = 1
+SEED_VERSION = 2
 
 Conn = psycopg.Connection[Any]
 
@@ -48,6 +48,14 @@ from generate_series(1, %(orgs)s) as i,
        as m (user_no, role, after)
 """
 
+# One live sign-in session per user: the tokens the bench sends name them.
+SESSIONS = """
+insert into iam.sessions (id, user_id, created_at, last_used_at, expires_at)
+select md5('s' || j)::uuid, md5('u' || j)::uuid, t, t, timestamptz '2100-01-01 00:00:00+00'
+from generate_series(1, %(users)s) as j,
+     lateral (select timestamptz '2024-01-01 00:00:00+00' + j * interval '1 minute' as t) as ts
+"""
+
 # Project k belongs to the big tenant (k <= big), the ten-project tenant (the
 # next ten), or else organization 3 + (k - first) mod (N - 2). Newer k, newer
 # created_at; the creator is the organization's ORG_ADMIN.
@@ -79,7 +87,7 @@ def seed(conn: Conn, plan: Plan, password_hash: str) -> None:
         "hash": password_hash,
     }
     assert plan.first_typical_project == plan.big_projects + SMALL_TENANT_PROJECTS + 1
-    for statement in (ORGANIZATIONS, USERS, MEMBERSHIPS, PROJECTS):
+    for statement in (ORGANIZATIONS, USERS, MEMBERSHIPS, SESSIONS, PROJECTS):
         conn.execute(statement, params)
 
 

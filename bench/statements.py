@@ -4,10 +4,11 @@ The API's transaction for `GET /projects` (a page of 50, as a typical
 tenant's ORG_ADMIN) in one pipeline, run by pgbench in interleaved rounds:
 
 - two statements, as the API sends it when its login role may execute
-  iam.request_caller: the context, which also reads the caller's role and
-  activity, then the page;
+  iam.request_caller and iam.request_session: the context, which also reads
+  the caller's role and activity and checks the token's session, then the page;
 - three statements, as it sends it otherwise (and as it did before
-  iam.request_caller existed): the context, the caller, the page.
+  iam.request_caller existed): the context, the caller with the session check,
+  the page.
 
 It prints the median transactions per second of each and their ratio.
 """
@@ -20,12 +21,11 @@ import sys
 from pathlib import Path
 
 from bench.database import BenchServer
-from bench.pgbench import ORG, USER, Script, run_pgbench
+from bench.pgbench import PARAMETERS as PARAMS
+from bench.pgbench import Script, run_pgbench
 from bench.plan import Plan
 from service.db.queries import projects
 from service.db.runner import READ_CALLER, SET_TENANT_CONTEXT, SET_TENANT_CONTEXT_ONLY
-
-PARAMS = {"user_id": f"{USER}::text", "org_id": f"{ORG}::text", "statement_timeout": ":timeout"}
 
 
 def scripts(plan: Plan) -> tuple[Script, Script]:

@@ -137,7 +137,11 @@ CREATE FUNCTION iam.create_organization(p_name text) RETURNS TABLE(id uuid, name
 declare
   v_org iam.organizations;
 begin
-  if iam.member_role_for_write() is distinct from 'ORG_ADMIN' then
+  if iam.current_user_id() is null
+     or (iam.current_org_id() is not null
+         and iam.member_role_for_write() is distinct from 'ORG_ADMIN')
+     or not exists (select 1 from iam.users as u
+                    where u.id = iam.current_user_id() and u.is_active) then
     raise exception 'only an ORG_ADMIN may create an organization'
       using errcode = 'insufficient_privilege';
   end if;
@@ -161,6 +165,19 @@ CREATE FUNCTION iam.current_org_id() RETURNS uuid
     AS $$
   select nullif(pg_catalog.current_setting('iam.org_id', true), '')::uuid
 $$;
+
+
+--
+-- Name: current_session_id(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.current_session_id() RETURNS uuid
+    LANGUAGE sql STABLE
+    AS $_$
+  select case when pg_catalog.current_setting('iam.session_id', true)
+                   ~ '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$'
+              then pg_catalog.current_setting('iam.session_id', true)::uuid end
+$_$;
 
 
 --
@@ -506,6 +523,56 @@ $$;
 
 
 --
+-- Name: refresh_session(text, text); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.refresh_session(p_refresh_token text, p_new_refresh_token text) RETURNS TABLE(session_id uuid, user_id uuid, organization_id uuid, organization_name text, role iam.org_role, expires_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  v_hash bytea := pg_catalog.sha256(pg_catalog.convert_to(p_refresh_token, 'UTF8'));
+  v_session iam.sessions;
+  v_org_id uuid;
+  v_org_name text;
+  v_role iam.org_role;
+begin
+  select s.* into v_session from iam.sessions as s
+  where s.id = (select t.session_id from iam.refresh_tokens as t where t.token_hash = v_hash)
+  for update;
+  if not found then
+    return;
+  end if;
+
+  update iam.refresh_tokens as t set spent_at = pg_catalog.now()
+  where t.token_hash = v_hash and t.spent_at is null;
+  if not found
+     or v_session.expires_at <= pg_catalog.now()
+     or not exists (select 1 from iam.users as u where u.id = v_session.user_id and u.is_active)
+  then
+    delete from iam.sessions as s where s.id = v_session.id;
+    return;
+  end if;
+
+  select o.id, o.name, m.role into v_org_id, v_org_name, v_role
+  from iam.organization_memberships as m
+  join iam.organizations as o on o.id = m.organization_id
+  where m.organization_id = v_session.organization_id and m.user_id = v_session.user_id;
+
+  insert into iam.refresh_tokens (token_hash, session_id)
+  values (pg_catalog.sha256(pg_catalog.convert_to(p_new_refresh_token, 'UTF8')), v_session.id);
+  update iam.sessions as s
+  set last_used_at = pg_catalog.now(), organization_id = v_org_id
+  where s.id = v_session.id;
+
+  return query select v_session.id, v_session.user_id, v_org_id, v_org_name, v_role,
+                      v_session.expires_at;
+end
+$$;
+
+
+--
 -- Name: register(text, text, text); Type: FUNCTION; Schema: iam; Owner: -
 --
 
@@ -595,6 +662,22 @@ $$;
 
 
 --
+-- Name: request_session(uuid, uuid); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.request_session(p_user_id uuid, p_session_id uuid, OUT is_live boolean) RETURNS boolean
+    LANGUAGE sql STABLE SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  select case when exists (select 1 from iam.sessions as s
+                           where s.id = p_session_id
+                             and s.user_id = p_user_id
+                             and s.expires_at > pg_catalog.now())
+              then true else iam.session_ended() end
+$$;
+
+
+--
 -- Name: require_org_admin(); Type: FUNCTION; Schema: iam; Owner: -
 --
 
@@ -607,6 +690,20 @@ begin
     raise exception 'only an ORG_ADMIN may manage invitations'
       using errcode = 'insufficient_privilege';
   end if;
+end
+$$;
+
+
+--
+-- Name: session_ended(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.session_ended() RETURNS boolean
+    LANGUAGE plpgsql
+    SET search_path TO ''
+    AS $$
+begin
+  raise exception 'the session has ended' using errcode = 'IAMSE';
 end
 $$;
 
@@ -647,6 +744,37 @@ $$;
 
 
 --
+-- Name: start_session(uuid, uuid, text, integer, text); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.start_session(p_user_id uuid, p_organization_id uuid, p_refresh_token text, p_ttl_seconds integer, p_user_agent text) RETURNS TABLE(session_id uuid, expires_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  v_id uuid;
+  v_expires timestamptz;
+begin
+  if p_ttl_seconds is null or p_ttl_seconds < 1 then
+    raise exception 'a session needs a positive lifetime' using errcode = 'check_violation';
+  end if;
+  delete from iam.sessions as s where s.user_id = p_user_id and s.expires_at <= pg_catalog.now();
+
+  insert into iam.sessions (user_id, organization_id, user_agent, expires_at)
+  values (p_user_id, p_organization_id, pg_catalog.left(p_user_agent, 500),
+          pg_catalog.now() + pg_catalog.make_interval(secs => p_ttl_seconds))
+  returning id, expires_at into v_id, v_expires;
+
+  insert into iam.refresh_tokens (token_hash, session_id)
+  values (pg_catalog.sha256(pg_catalog.convert_to(p_refresh_token, 'UTF8')), v_id);
+
+  return query select v_id, v_expires;
+end
+$$;
+
+
+--
 -- Name: switch_organization(uuid); Type: FUNCTION; Schema: iam; Owner: -
 --
 
@@ -661,6 +789,53 @@ CREATE FUNCTION iam.switch_organization(p_organization_id uuid) RETURNS TABLE(or
   where m.user_id = iam.current_user_id()
     and m.organization_id = p_organization_id
     and u.is_active
+$$;
+
+
+--
+-- Name: switch_session_organization(uuid, text); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.switch_session_organization(p_organization_id uuid, p_new_refresh_token text) RETURNS TABLE(organization_id uuid, organization_name text, role iam.org_role, expires_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  v_org_id uuid;
+  v_org_name text;
+  v_role iam.org_role;
+  v_expires timestamptz;
+begin
+  select o.id, o.name, m.role into v_org_id, v_org_name, v_role
+  from iam.organization_memberships as m
+  join iam.organizations as o on o.id = m.organization_id
+  join iam.users as u on u.id = m.user_id
+  where m.user_id = iam.current_user_id()
+    and m.organization_id = p_organization_id
+    and u.is_active;
+  if not found then
+    return;
+  end if;
+
+  update iam.sessions as s
+  set organization_id = v_org_id, last_used_at = pg_catalog.now()
+  where s.id = iam.current_session_id()
+    and s.user_id = iam.current_user_id()
+    and s.expires_at > pg_catalog.now()
+  returning s.expires_at into v_expires;
+  if not found then
+    return;
+  end if;
+
+  update iam.refresh_tokens as t set spent_at = pg_catalog.now()
+  where t.session_id = iam.current_session_id() and t.spent_at is null;
+  insert into iam.refresh_tokens (token_hash, session_id)
+  values (pg_catalog.sha256(pg_catalog.convert_to(p_new_refresh_token, 'UTF8')),
+          iam.current_session_id());
+
+  return query select v_org_id, v_org_name, v_role, v_expires;
+end
 $$;
 
 
@@ -846,6 +1021,40 @@ ALTER TABLE ONLY iam.rate_limit_buckets FORCE ROW LEVEL SECURITY;
 
 
 --
+-- Name: refresh_tokens; Type: TABLE; Schema: iam; Owner: -
+--
+
+CREATE TABLE iam.refresh_tokens (
+    token_hash bytea NOT NULL,
+    session_id uuid NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    spent_at timestamp with time zone,
+    CONSTRAINT refresh_tokens_token_hash_check CHECK ((octet_length(token_hash) = 32))
+);
+
+ALTER TABLE ONLY iam.refresh_tokens FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: sessions; Type: TABLE; Schema: iam; Owner: -
+--
+
+CREATE TABLE iam.sessions (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    user_id uuid NOT NULL,
+    organization_id uuid,
+    user_agent text,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    last_used_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    CONSTRAINT sessions_expiry_after_start CHECK ((expires_at > created_at)),
+    CONSTRAINT sessions_user_agent_check CHECK ((char_length(user_agent) <= 500))
+);
+
+ALTER TABLE ONLY iam.sessions FORCE ROW LEVEL SECURITY;
+
+
+--
 -- Name: users; Type: TABLE; Schema: iam; Owner: -
 --
 
@@ -939,6 +1148,22 @@ ALTER TABLE ONLY iam.projects
 
 ALTER TABLE ONLY iam.rate_limit_buckets
     ADD CONSTRAINT rate_limit_buckets_pkey PRIMARY KEY (bucket, window_start);
+
+
+--
+-- Name: refresh_tokens refresh_tokens_pkey; Type: CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.refresh_tokens
+    ADD CONSTRAINT refresh_tokens_pkey PRIMARY KEY (token_hash);
+
+
+--
+-- Name: sessions sessions_pkey; Type: CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.sessions
+    ADD CONSTRAINT sessions_pkey PRIMARY KEY (id);
 
 
 --
@@ -1065,6 +1290,34 @@ CREATE INDEX rate_limit_buckets_window_idx ON iam.rate_limit_buckets USING btree
 
 
 --
+-- Name: refresh_tokens_session_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX refresh_tokens_session_idx ON iam.refresh_tokens USING btree (session_id);
+
+
+--
+-- Name: sessions_expires_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX sessions_expires_idx ON iam.sessions USING btree (expires_at);
+
+
+--
+-- Name: sessions_organization_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX sessions_organization_idx ON iam.sessions USING btree (organization_id);
+
+
+--
+-- Name: sessions_user_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX sessions_user_idx ON iam.sessions USING btree (user_id, created_at DESC, id DESC);
+
+
+--
 -- Name: invitations invitations_admit; Type: TRIGGER; Schema: iam; Owner: -
 --
 
@@ -1171,6 +1424,30 @@ ALTER TABLE ONLY iam.projects
 
 
 --
+-- Name: refresh_tokens refresh_tokens_session_id_fkey; Type: FK CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.refresh_tokens
+    ADD CONSTRAINT refresh_tokens_session_id_fkey FOREIGN KEY (session_id) REFERENCES iam.sessions(id) ON DELETE CASCADE;
+
+
+--
+-- Name: sessions sessions_organization_id_fkey; Type: FK CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.sessions
+    ADD CONSTRAINT sessions_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES iam.organizations(id) ON DELETE SET NULL;
+
+
+--
+-- Name: sessions sessions_user_id_fkey; Type: FK CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.sessions
+    ADD CONSTRAINT sessions_user_id_fkey FOREIGN KEY (user_id) REFERENCES iam.users(id) ON DELETE CASCADE;
+
+
+--
 -- Name: projects Admins and users can create projects in their organization; Type: POLICY; Schema: iam; Owner: -
 --
 
@@ -1241,6 +1518,13 @@ CREATE POLICY "Admins can revoke their organization's invitations" ON iam.invita
 
 
 --
+-- Name: refresh_tokens Definer functions can add refresh tokens; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can add refresh tokens" ON iam.refresh_tokens FOR INSERT TO iam_definer WITH CHECK (true);
+
+
+--
 -- Name: rate_limit_buckets Definer functions can add to rate limit buckets; Type: POLICY; Schema: iam; Owner: -
 --
 
@@ -1276,6 +1560,13 @@ CREATE POLICY "Definer functions can create users" ON iam.users FOR INSERT TO ia
 
 
 --
+-- Name: sessions Definer functions can end sessions; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can end sessions" ON iam.sessions FOR DELETE TO iam_definer USING (true);
+
+
+--
 -- Name: rate_limit_buckets Definer functions can expire rate limit buckets; Type: POLICY; Schema: iam; Owner: -
 --
 
@@ -1294,6 +1585,13 @@ CREATE POLICY "Definer functions can forget old hash hand-outs" ON iam.password_
 --
 
 CREATE POLICY "Definer functions can mark invitations accepted" ON iam.invitations FOR UPDATE TO iam_definer USING ((accepted_at IS NULL)) WITH CHECK ((accepted_at IS NOT NULL));
+
+
+--
+-- Name: sessions Definer functions can move sessions on; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can move sessions on" ON iam.sessions FOR UPDATE TO iam_definer USING (true) WITH CHECK (true);
 
 
 --
@@ -1339,6 +1637,20 @@ CREATE POLICY "Definer functions can read rate limit buckets" ON iam.rate_limit_
 
 
 --
+-- Name: refresh_tokens Definer functions can read refresh tokens; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can read refresh tokens" ON iam.refresh_tokens FOR SELECT TO iam_definer USING (true);
+
+
+--
+-- Name: sessions Definer functions can read sessions; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can read sessions" ON iam.sessions FOR SELECT TO iam_definer USING (true);
+
+
+--
 -- Name: users Definer functions can read users; Type: POLICY; Schema: iam; Owner: -
 --
 
@@ -1357,6 +1669,20 @@ CREATE POLICY "Definer functions can record hash hand-outs" ON iam.password_hash
 --
 
 CREATE POLICY "Definer functions can spend hash hand-outs" ON iam.password_hash_handouts FOR UPDATE TO iam_definer USING ((used_at IS NULL)) WITH CHECK ((used_at IS NOT NULL));
+
+
+--
+-- Name: refresh_tokens Definer functions can spend refresh tokens; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can spend refresh tokens" ON iam.refresh_tokens FOR UPDATE TO iam_definer USING (true) WITH CHECK (true);
+
+
+--
+-- Name: sessions Definer functions can start sessions; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can start sessions" ON iam.sessions FOR INSERT TO iam_definer WITH CHECK (true);
 
 
 --
@@ -1397,6 +1723,20 @@ CREATE POLICY "Members can read themselves and their organization's members" ON 
 
 
 --
+-- Name: sessions Users can end their own sessions; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Users can end their own sessions" ON iam.sessions FOR DELETE TO iam_authenticated USING ((user_id = ( SELECT iam.current_user_id() AS current_user_id)));
+
+
+--
+-- Name: sessions Users can read their own sessions; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Users can read their own sessions" ON iam.sessions FOR SELECT TO iam_authenticated USING ((user_id = ( SELECT iam.current_user_id() AS current_user_id)));
+
+
+--
 -- Name: invitations; Type: ROW SECURITY; Schema: iam; Owner: -
 --
 
@@ -1433,6 +1773,18 @@ ALTER TABLE iam.projects ENABLE ROW LEVEL SECURITY;
 ALTER TABLE iam.rate_limit_buckets ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: refresh_tokens; Type: ROW SECURITY; Schema: iam; Owner: -
+--
+
+ALTER TABLE iam.refresh_tokens ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: sessions; Type: ROW SECURITY; Schema: iam; Owner: -
+--
+
+ALTER TABLE iam.sessions ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: users; Type: ROW SECURITY; Schema: iam; Owner: -
 --
 
@@ -1460,6 +1812,8 @@ INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261130100100'),
     ('20261130110000'),
     ('20261130110100'),
+    ('20261130130000'),
+    ('20261130130100'),
     ('20261130140000'),
     ('20261130160000'),
     ('20261130160100'),

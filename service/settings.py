@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     jwt_issuer: str = Field("rls-iam", min_length=1)
     jwt_audience: str = Field("rls-iam-api", min_length=1)
     jwt_leeway_seconds: int = Field(10, ge=0, le=30)
+    # A session's absolute lifetime: refreshing never extends it.
+    jwt_refresh_ttl_seconds: int = Field(2_592_000, ge=300, le=31_536_000)
 
     rate_limit_ip_per_minute: int = Field(120, ge=1)
     rate_limit_failed_logins_per_email: int = Field(10, ge=1)

@@ -6,14 +6,14 @@ begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
 
-select plan(49);
+select plan(51);
 
 -- ------------------------------------------------------------- tables
 select has_schema('iam');
 select tables_are(
   'iam',
   array['organizations', 'users', 'organization_memberships', 'projects', 'invitations',
-        'rate_limit_buckets', 'password_hash_handouts'],
+        'rate_limit_buckets', 'password_hash_handouts', 'sessions', 'refresh_tokens'],
   'schema iam holds exactly the known tables'
 );
 
@@ -30,6 +30,8 @@ select results_eq(
             ('password_hash_handouts', true, true),
             ('projects', true, true),
             ('rate_limit_buckets', true, true),
+            ('refresh_tokens', true, true),
+            ('sessions', true, true),
             ('users', true, true) $$,
   'every table in iam has row level security enabled and forced'
 );
@@ -107,6 +109,15 @@ select results_eq(
             ('projects', 'INSERT', array['iam_authenticated']),
             ('projects', 'SELECT', array['iam_authenticated']),
             ('projects', 'UPDATE', array['iam_authenticated']),
+            ('refresh_tokens', 'INSERT', array['iam_definer']),
+            ('refresh_tokens', 'SELECT', array['iam_definer']),
+            ('refresh_tokens', 'UPDATE', array['iam_definer']),
+            ('sessions', 'DELETE', array['iam_authenticated']),
+            ('sessions', 'DELETE', array['iam_definer']),
+            ('sessions', 'INSERT', array['iam_definer']),
+            ('sessions', 'SELECT', array['iam_authenticated']),
+            ('sessions', 'SELECT', array['iam_definer']),
+            ('sessions', 'UPDATE', array['iam_definer']),
             ('users', 'INSERT', array['iam_definer']),
             ('users', 'SELECT', array['iam_authenticated']),
             ('users', 'SELECT', array['iam_definer']),
@@ -172,6 +183,10 @@ select table_privs_are('iam', 'organization_memberships', 'iam_authenticated',
 select table_privs_are('iam', 'users', 'iam_authenticated', array[]::text[],
   'iam_authenticated reads users only through column grants');
 select table_privs_are('iam', 'rate_limit_buckets', 'iam_authenticated', array[]::text[]);
+select table_privs_are('iam', 'sessions', 'iam_authenticated', array['SELECT', 'DELETE'],
+  'a request reads and ends sessions (its own, the policies say), never writes one');
+select table_privs_are('iam', 'refresh_tokens', 'iam_authenticated', array[]::text[],
+  'a request never touches refresh token digests');
 select table_privs_are('iam', 'password_hash_handouts', 'iam_authenticated', array[]::text[],
   'no request role reads the trace of password hash hand-outs');
 

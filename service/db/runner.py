@@ -23,13 +23,20 @@ from psycopg.pq import TransactionStatus
 from psycopg_pool import AsyncConnectionPool
 
 # The tenant request's context statement, the first of its two statements:
-# it sets the context and reads the caller (role and activity) in one.
+# it sets the context and reads the caller (role and activity) and checks
+# the token's session, in one.
 # `context` makes the settings, each set_config(..., true), so they end with
 # the transaction; statement_timeout is among them because transaction-mode
 # poolers reject or ignore startup options. `offset 0` keeps the subquery
 # whole, so every setting is made, used or not. The checks run beside it as
 # LATERAL items that take the values just set from `context`: data, not
 # evaluation order, puts each check after the settings it reads.
+#
+# The session check, iam.request_session, is a primary-key probe of
+# iam.sessions that raises IAMSE (through iam.session_ended()) when the
+# token's session has ended, expired or is another user's. The error aborts
+# the implicit transaction before the request's own statement runs: no
+# extra statement, no extra round trip, nothing written (docs/sessions.md).
 #
 # To extend it without another statement: a setting is one more set_config
 # column in `context` (and one more named parameter, in tenant_context());
@@ -40,37 +47,47 @@ _CONTEXT = (
     "(select set_config('role', 'iam_authenticated', true),"
     " set_config('statement_timeout', %(statement_timeout)s, true),"
     " set_config('iam.user_id', %(user_id)s, true) as user_id,"
-    " set_config('iam.org_id', %(org_id)s, true) as org_id"
+    " set_config('iam.org_id', %(org_id)s, true) as org_id,"
+    " set_config('iam.session_id', %(session_id)s, true) as session_id"
     " offset 0) as context"
 )
+SESSION_CHECK = (
+    " cross join lateral iam.request_session("
+    "nullif(context.user_id, '')::uuid, nullif(context.session_id, '')::uuid) as session"
+)
 SET_TENANT_CONTEXT = (
-    "select caller.role, caller.is_active"
+    "select caller.role, caller.is_active, session.is_live"
     f" from {_CONTEXT}"
     " cross join lateral iam.request_caller("
     "nullif(context.user_id, '')::uuid, nullif(context.org_id, '')::uuid) as caller"
+    f"{SESSION_CHECK}"
 )
 # The statement runs as the connecting role until its end, so that role
-# executes iam.request_caller itself: through membership in
-# iam_authenticated with INHERIT, or a grant of its own. A login role made
-# NOINHERIT (it may only SET ROLE) has neither unless a DBA grants it; its
-# requests then read the caller in a statement of its own, as
-# iam_authenticated, after a context statement that only sets: three
-# statements instead of two, the same answers (docs/dba.md).
+# executes iam.request_caller and iam.request_session itself: through
+# membership in iam_authenticated with INHERIT, or grants of its own. A login
+# role made NOINHERIT (it may only SET ROLE) has neither unless a DBA grants
+# it; its requests then read the caller and check the session in a statement
+# of their own, as iam_authenticated, after a context statement that only
+# sets: three statements instead of two, the same answers (docs/dba.md).
 SET_TENANT_CONTEXT_ONLY = f"select 1 from {_CONTEXT}"
 READ_CALLER = (
-    "select caller.role, caller.is_active"
+    "select caller.role, caller.is_active, session.is_live"
     " from iam.request_caller(iam.current_user_id(), iam.current_org_id()) as caller"
+    " cross join iam.request_session(iam.current_user_id(), iam.current_session_id()) as session"
 )
 MAY_READ_CALLER_IN_CONTEXT = (
     "select pg_catalog.has_schema_privilege('iam', 'USAGE')"
     " and pg_catalog.has_function_privilege('iam.request_caller(uuid, uuid)', 'EXECUTE')"
+    " and pg_catalog.has_function_privilege('iam.request_session(uuid, uuid)', 'EXECUTE')"
 )
 SET_ANON_CONTEXT = (
     "select set_config('role', 'iam_anon', true),"
     " set_config('iam.user_id', '', true),"
     " set_config('iam.org_id', '', true),"
-    " set_config('statement_timeout', %s, true)"
+    " set_config('statement_timeout', %s, true),"
+    " set_config('iam.session_id', '', true)"
 )
+SESSION_ENDED = "IAMSE"
 
 
 # Per connection: whether its login role may run SET_TENANT_CONTEXT, learned
@@ -84,12 +101,15 @@ async def configure_connection(conn: Conn) -> None:
     _reads_caller_in_context[conn] = bool(row and row[0])
 
 
-def tenant_context(user_id: object, org_id: object, statement_timeout_ms: object) -> dict[str, str]:
-    """The parameters of SET_TENANT_CONTEXT."""
+def tenant_context(
+    user_id: object, org_id: object, statement_timeout_ms: object, session_id: object = None
+) -> dict[str, str]:
+    """The parameters of SET_TENANT_CONTEXT ('' for None: no organization, no session)."""
     return {
-        "user_id": str(user_id),
-        "org_id": str(org_id),
+        "user_id": "" if user_id is None else str(user_id),
+        "org_id": "" if org_id is None else str(org_id),
         "statement_timeout": str(statement_timeout_ms),
+        "session_id": "" if session_id is None else str(session_id),
     }
 
 
@@ -103,6 +123,10 @@ class CallerRefused(Exception):
 
 class InactiveCaller(CallerRefused):
     """The token's user was deleted or deactivated."""
+
+
+class SessionEnded(CallerRefused):
+    """The token's session was ended (logout, revocation, password change) or expired."""
 
 
 class NotAMember(CallerRefused):
@@ -129,7 +153,8 @@ class RequestRunner:
 
     pool: AsyncConnectionPool[Conn]
     user_id: UUID
-    org_id: UUID
+    org_id: UUID | None
+    session_id: UUID
     statement_timeout_ms: int
     members_only: bool
 
@@ -142,7 +167,9 @@ class RequestRunner:
     ) -> tuple[str | None, Row | None]:
         """The caller's role (None only where non-members are let through) and the
         statement's first row, committed; InactiveCaller or NotAMember when refused."""
-        context = tenant_context(self.user_id, self.org_id, self.statement_timeout_ms)
+        context = tenant_context(
+            self.user_id, self.org_id, self.statement_timeout_ms, self.session_id
+        )
         caller: psycopg.AsyncCursor[Row] | None = None
         async with self.pool.connection() as conn:
             try:
@@ -155,6 +182,9 @@ class RequestRunner:
                     cursor = await conn.execute(query, params)
             except BaseException as error:
                 await _rollback(conn)
+                if isinstance(error, psycopg.Error) and error.sqlstate == SESSION_ENDED:
+                    _forget_prepared(conn)
+                    raise SessionEnded from None
                 # A refused caller is told so, whatever error the statement met.
                 if caller is not None and isinstance(error, psycopg.Error):
                     with contextlib.suppress(psycopg.Error):
@@ -163,13 +193,27 @@ class RequestRunner:
             return self._role(await caller.fetchone()), await cursor.fetchone()
 
     def _role(self, caller: Row | None) -> str | None:
-        assert caller is not None  # iam.request_caller always returns one row
-        role, active = caller
+        assert caller is not None  # request_caller and request_session return one row
+        role, active, _live = caller
         if not active:
             raise InactiveCaller
         if self.members_only and role is None:
             raise NotAMember
         return None if role is None else str(role)
+
+
+def _forget_prepared(conn: Conn) -> None:
+    """Resynchronize psycopg's prepared-statement cache after a pipeline that
+    stopped before its last statement.
+
+    psycopg records a statement as prepared when it queues its Parse; if an
+    earlier statement of the pipeline failed (an ended session), the server
+    skipped that Parse, and the next use would name a statement that does not
+    exist. Clearing the cache makes psycopg deallocate everything on the
+    server before its next statement and prepare again from scratch. Only
+    ended sessions take this path, so it costs the hot path nothing.
+    """
+    conn._prepared.clear()  # no public way to resynchronize it
 
 
 async def _rollback(conn: Conn) -> None:

@@ -16,7 +16,15 @@ from service.http import metrics
 from service.http.errors import install_error_handlers
 from service.http.logging_setup import configure_logging
 from service.http.middleware import RequestContextMiddleware
-from service.http.routers import auth, health, invitations, members, organizations, projects
+from service.http.routers import (
+    auth,
+    health,
+    invitations,
+    members,
+    organizations,
+    projects,
+    sessions,
+)
 from service.http.state import AppState
 from service.security.passwords import Passwords, hashing_threads
 from service.security.signing_secret import previous_secrets, signing_secret
@@ -78,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             {"name": name}
             for name in (
                 "auth",
+                "sessions",
                 "organizations",
                 "members",
                 "invitations",
@@ -89,7 +98,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rls_iam = state
     install_error_handlers(app)
     # Routes are matched in order: the busiest first.
-    for module in (projects, members, auth, invitations, organizations, health, metrics):
+    for module in (projects, members, auth, sessions, invitations, organizations, health, metrics):
         app.include_router(module.router)
     metrics.register_pool(state.pool)
     app.add_middleware(RequestContextMiddleware)

@@ -44,7 +44,9 @@ async def get_state(request: Request) -> AppState:
 State = Annotated[AppState, Depends(get_state)]
 
 
-async def _tenant(request: Request, token: str | None, *, members_only: bool) -> RequestRunner:
+async def _tenant(
+    request: Request, token: str | None, *, members_only: bool | None
+) -> RequestRunner:
     state = await get_state(request)
     if token is None:
         raise unauthorized()
@@ -54,11 +56,15 @@ async def _tenant(request: Request, token: str | None, *, members_only: bool) ->
         raise unauthorized() from None
     identity = identity_var.get()
     if identity is not None:
-        identity.update(user_id=str(claims.user_id), org_id=str(claims.org_id))
+        identity.update(user_id=str(claims.user_id), org_id=str(claims.org_id or ""))
+    if members_only is None:
+        # A member of the token's organization, if the token names one.
+        members_only = claims.org_id is not None
     return RequestRunner(
         pool=state.pool,
         user_id=claims.user_id,
         org_id=claims.org_id,
+        session_id=claims.session_id,
         statement_timeout_ms=state.settings.database_statement_timeout_ms,
         members_only=members_only,
     )
@@ -78,7 +84,14 @@ async def _member(request: Request, token: Bearer) -> RequestRunner:
     return await _tenant(request, token, members_only=True)
 
 
+async def _caller(request: Request, token: Bearer) -> RequestRunner:
+    # Endpoints that also serve a token without an organization (a user who
+    # belongs to none); with one, the caller must still be its member.
+    return await _tenant(request, token, members_only=None)
+
+
 # The RequestRunner runs the route's statement and commits in the same round trip,
 # before the route builds its response.
 IdentityRunner = Annotated[RequestRunner, Depends(_identity)]
 MemberRunner = Annotated[RequestRunner, Depends(_member)]
+CallerRunner = Annotated[RequestRunner, Depends(_caller)]

@@ -20,7 +20,7 @@ from psycopg_pool import PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
-from service.db.runner import CallerRefused, InactiveCaller
+from service.db.runner import CallerRefused, InactiveCaller, SessionEnded
 from service.http.log_context import request_id_var
 
 log = logging.getLogger("rls_iam.errors")
@@ -238,8 +238,9 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
 
 async def _on_refused_caller(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CallerRefused)
-    if isinstance(exc, InactiveCaller):
-        # The user was deleted or deactivated: the token no longer speaks for anyone.
+    if isinstance(exc, InactiveCaller | SessionEnded):
+        # The user was deleted or deactivated, or the token's session ended:
+        # the token no longer speaks for anyone.
         return problem_response(unauthorized())
     return problem_response(forbidden("You are not a member of this organization."))
 

@@ -1,4 +1,4 @@
-"""Request and response bodies (CONTRACT §4). Requests reject unknown fields and bad text."""
+"""Request and response bodies. Requests reject unknown fields and bad text."""
 
 from __future__ import annotations
 
@@ -105,6 +105,16 @@ class LoginIn(Request):
     organization_id: UUID | None = None
 
 
+class RefreshIn(Request):
+    # secrets.token_urlsafe(32): 43 characters; the bound only refuses junk.
+    refresh_token: Annotated[Text, StringConstraints(min_length=1, max_length=200)]
+
+
+class PasswordChangeIn(Request):
+    current_password: AnyPassword
+    new_password: NewPassword
+
+
 class SwitchOrganizationIn(Request):
     organization_id: UUID
 
@@ -157,8 +167,14 @@ class TokenOut(BaseModel):
     access_token: str
     token_type: Literal["Bearer"] = "Bearer"  # noqa: S105 - a scheme name, not a secret
     expires_in: int
-    organization: OrganizationRef
-    role: Role
+    refresh_token: str = Field(
+        description="Opaque, shown once; exchange it at /auth/refresh for new tokens."
+    )
+    refresh_expires_in: int = Field(description="Seconds until the session ends for good.")
+    organization: OrganizationRef | None = Field(
+        description="The active organization; null for a user who belongs to none."
+    )
+    role: Role | None
 
 
 class RegisterOut(TokenOut):
@@ -167,8 +183,22 @@ class RegisterOut(TokenOut):
 
 class MeOut(BaseModel):
     user: UserOut
-    organization: OrganizationRef
-    role: Role
+    organization: OrganizationRef | None
+    role: Role | None
+
+
+class SessionOut(BaseModel):
+    id: UUID
+    created_at: datetime
+    last_used_at: datetime
+    expires_at: datetime
+    user_agent: str | None
+    current: bool = Field(description="Whether this is the session of the calling token.")
+
+
+class SessionPage(BaseModel):
+    items: list[SessionOut]
+    next_cursor: str | None
 
 
 class OrganizationOut(BaseModel):

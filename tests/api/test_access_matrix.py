@@ -503,6 +503,15 @@ def test_delete_organization(
 
 
 READERS = {"ORG_ADMIN", "ORG_USER", "READ_ONLY"}
+SIGN_IN_FIELDS = {
+    "access_token",
+    "token_type",
+    "expires_in",
+    "refresh_token",
+    "refresh_expires_in",
+    "organization",
+    "role",
+}
 
 
 def _collection_status(caller: Caller, allowed: set[str], success: int) -> int:
@@ -695,7 +704,7 @@ def test_switch_organization(client: TestClient, world: World, role: str, resour
         return
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"access_token", "token_type", "expires_in", "organization", "role"}
+    assert set(body) == SIGN_IN_FIELDS
     assert body["organization"]["id"] == target
     assert body["role"] == caller.role
     me = client.get("/auth/me", headers={"Authorization": f"Bearer {body['access_token']}"})
@@ -746,7 +755,7 @@ def test_login(client: TestClient, world: World, role: str, resource: str) -> No
         return
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) == {"access_token", "token_type", "expires_in", "organization", "role"}
+    assert set(body) == SIGN_IN_FIELDS
     assert (body["organization"]["id"], body["role"]) == (target, caller.role)
 
 

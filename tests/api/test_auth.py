@@ -34,7 +34,15 @@ def shared_other(client: TestClient) -> Org:
     return make_org(client, "auth-b", "Zeus")
 
 
-TOKEN_FIELDS = {"access_token", "token_type", "expires_in", "organization", "role"}
+TOKEN_FIELDS = {
+    "access_token",
+    "token_type",
+    "expires_in",
+    "refresh_token",
+    "refresh_expires_in",
+    "organization",
+    "role",
+}
 
 
 def bearer(token: str) -> dict[str, str]:

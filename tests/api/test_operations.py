@@ -135,6 +135,7 @@ def _valid_token() -> dict[str, str]:
     claims = {
         "sub": str(uuid.uuid4()),
         "org_id": str(uuid.uuid4()),
+        "sid": str(uuid.uuid4()),
         "roles": ["ORG_ADMIN"],
         "iat": now,
         "nbf": now,

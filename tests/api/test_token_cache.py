@@ -33,7 +33,7 @@ def service(*, ttl_seconds: int = 600, leeway_seconds: int = 0) -> TokenService:
 
 
 def a_token(tokens_: TokenService) -> str:
-    return tokens_.issue(uuid.uuid4(), uuid.uuid4(), "ORG_USER")
+    return tokens_.issue(uuid.uuid4(), uuid.uuid4(), "ORG_USER", uuid.uuid4())
 
 
 def test_a_verified_token_is_answered_from_the_cache() -> None:
@@ -101,3 +101,30 @@ def test_a_used_token_of_a_removed_member_is_403(
     )
     assert_problem(client.get("/projects", headers=org.read_only.headers), 403)
     assert_problem(client.post("/projects", json={"name": "x"}, headers=org.read_only.headers), 403)
+
+
+# The cache holds what never changes for a token (its signature and claims);
+# whether its session is live is asked of the database on every request, in
+# the context statement. A cached token of an ended session is therefore refused
+# on its very next request, while it is still in the cache.
+
+
+def test_a_cached_token_of_a_logged_out_session_is_401(client: TestClient, org: Org) -> None:
+    tokens_ = client.app.state.rls_iam.tokens  # type: ignore[attr-defined]
+    assert client.get("/projects", headers=org.user.headers).status_code == 200
+    assert org.user.token in tokens_._verified
+    assert client.post("/auth/logout", headers=org.user.headers).status_code == 204
+    assert org.user.token in tokens_._verified  # still cached...
+    assert_problem(client.get("/projects", headers=org.user.headers), 401)  # ...and refused
+
+
+def test_a_cached_token_of_a_revoked_session_is_401(
+    client: TestClient, database: TestDatabase, org: Org
+) -> None:
+    tokens_ = client.app.state.rls_iam.tokens  # type: ignore[attr-defined]
+    assert client.get("/projects", headers=org.read_only.headers).status_code == 200
+    assert org.read_only.token in tokens_._verified
+    # Revoked out of band (another session's DELETE, a password change, an operator).
+    owner_sql(database, "delete from iam.sessions where id = %s", (org.read_only.session_id,))
+    assert_problem(client.get("/projects", headers=org.read_only.headers), 401)
+    assert_problem(client.get("/auth/me", headers=org.read_only.headers), 401)

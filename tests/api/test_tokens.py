@@ -22,7 +22,7 @@ from tests.support.database import TestDatabase
 
 ISSUER = "rls-iam"
 AUDIENCE = "rls-iam-api"
-REQUIRED = ["sub", "org_id", "iat", "nbf", "exp", "iss", "aud", "jti"]
+REQUIRED = ["sub", "org_id", "sid", "iat", "nbf", "exp", "iss", "aud", "jti"]
 
 
 @pytest.fixture(scope="module")
@@ -35,6 +35,7 @@ def claims_of(actor: Actor, **changes: Any) -> dict[str, Any]:
     claims: dict[str, Any] = {
         "sub": actor.user_id,
         "org_id": actor.org_id,
+        "sid": actor.session_id,
         "roles": ["ORG_ADMIN"],
         "iat": now,
         "nbf": now,
@@ -95,6 +96,16 @@ BAD_TOKENS: dict[str, Callable[[Actor], str]] = {
     "non_uuid_org_id": lambda a: sign(claims_of(a, org_id="not-a-uuid")),
     "sql_in_org_id": lambda a: sign(claims_of(a, org_id="' or 1=1 --")),
     "string_exp": lambda a: sign(claims_of(a, exp="tomorrow")),
+    "non_uuid_sid": lambda a: sign(claims_of(a, sid="not-a-uuid")),
+    "null_sid": lambda a: sign(claims_of(a, sid=None)),
+    "unknown_sid": lambda a: sign(claims_of(a, sid=str(uuid.uuid4()))),
+    # Lifetime cap: 900 s TTL + 10 s leeway is the longest a token may live.
+    "lifetime_beyond_ttl": lambda a: sign(claims_of(a, exp=int(time.time()) + 911)),
+    "lifetime_of_a_year": lambda a: sign(claims_of(a, exp=int(time.time()) + 365 * 86400)),
+    "lifetime_beyond_ttl_backdated": lambda a: sign(
+        claims_of(a, iat=int(time.time()) - 3600, nbf=int(time.time()) - 3600)
+        | {"exp": int(time.time()) + 60}
+    ),
     "jku_header": lambda a: jwt.encode(
         claims_of(a), TEST_SECRET, algorithm="HS256", headers={"jku": "https://evil.example/k"}
     ),
@@ -217,3 +228,12 @@ def test_issued_token_is_hs256_with_every_claim(client: TestClient, tenant: Org)
     assert claims["roles"] == ["ORG_USER"]
     assert claims["exp"] - claims["iat"] == 900
     assert claims["nbf"] <= claims["iat"] + 1
+
+
+def test_token_living_exactly_ttl_plus_leeway_is_accepted(client: TestClient, tenant: Org) -> None:
+    """The lifetime cap's boundary: 900 s TTL + 10 s leeway passes, one second more does not."""
+    now = int(time.time())
+    at_cap = sign(claims_of(tenant.admin, iat=now, nbf=now, exp=now + 910))
+    assert client.get("/auth/me", headers={"Authorization": f"Bearer {at_cap}"}).status_code == 200
+    beyond = sign(claims_of(tenant.admin, iat=now, nbf=now, exp=now + 911))
+    assert_problem(client.get("/auth/me", headers={"Authorization": f"Bearer {beyond}"}), 401)

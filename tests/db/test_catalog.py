@@ -21,6 +21,8 @@ TABLES = {
     "projects",
     "invitations",
     "rate_limit_buckets",
+    "sessions",
+    "refresh_tokens",
     "password_hash_handouts",
 }
 RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer")
@@ -57,7 +59,13 @@ EXECUTE_GRANTEES: dict[str, set[str]] = {
     "iam.membership_lock_key(uuid,uuid)": {"iam_authenticated", "iam_definer"},
     "iam.organization_lock_key(uuid)": {"iam_authenticated", "iam_definer"},
     "iam.lock_membership_change()": set(),
+    "iam.current_session_id()": {"iam_authenticated", "iam_definer"},
+    "iam.session_ended()": {"iam_authenticated", "iam_definer"},
+    "iam.start_session(uuid,uuid,text,integer,text)": {"iam_anon"},
+    "iam.refresh_session(text,text)": {"iam_anon"},
+    "iam.switch_session_organization(uuid,text)": {"iam_authenticated"},
     "iam.request_caller(uuid,uuid)": {"iam_authenticated"},
+    "iam.request_session(uuid,uuid)": {"iam_authenticated"},
     "iam.password_hash_digest(text)": set(),
 }
 SECURITY_DEFINER = {
@@ -81,6 +89,10 @@ SECURITY_DEFINER = {
     "iam.login_failed(text,integer)",
     "iam.take_organization_quota(integer)",
     "iam.lock_membership_change()",
+    "iam.start_session(uuid,uuid,text,integer,text)",
+    "iam.refresh_session(text,text)",
+    "iam.switch_session_organization(uuid,text)",
+    "iam.request_session(uuid,uuid)",
 }
 
 
@@ -323,6 +335,20 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     },
     "rate_limit_buckets": {
         "iam_definer": {"SELECT", "INSERT", "UPDATE", "DELETE"},
+    },
+    "sessions": {
+        "iam_authenticated": {"SELECT", "DELETE"},
+        "iam_definer": {
+            "SELECT",
+            "INSERT",
+            "DELETE",
+            "UPDATE(organization_id)",
+            "UPDATE(last_used_at)",
+        },
+    },
+    # Digests only, and only through the definer functions.
+    "refresh_tokens": {
+        "iam_definer": {"SELECT", "INSERT", "UPDATE(spent_at)"},
     },
     "password_hash_handouts": {
         "iam_definer": {"SELECT", "INSERT", "DELETE", "UPDATE(used_at)"},

@@ -35,6 +35,7 @@ from service.db.migrate import RUNTIME_ROLES, apply_policies, run_dbmate
 from service.db.runner import (
     MAY_READ_CALLER_IN_CONTEXT,
     READ_CALLER,
+    SESSION_ENDED,
     SET_ANON_CONTEXT,
     SET_TENANT_CONTEXT,
     SET_TENANT_CONTEXT_ONLY,
@@ -223,37 +224,55 @@ def assert_register_login_round_trip(api: Login, owner_conninfo: str) -> None:
         assert (found[0], found[2], found[3], str(found[4])) == (user_id, True, org_id, "ORG_ADMIN")
         assert hasher.verify(str(found[1]), password)
 
+        # A session, as login starts one; the request's context names it.
+        conn.execute(SET_ANON_CONTEXT, ("5000",))
+        started = conn.execute(
+            "select session_id from iam.start_session(%s, %s, %s, 60, null)",
+            (user_id, org_id, secrets.token_urlsafe(32)),
+        ).fetchone()
+        conn.commit()
+        assert started is not None
+        session_id = started[0]
+
         # NOINHERIT: the caller is read in a statement of its own, as iam_authenticated.
         assert conn.execute(MAY_READ_CALLER_IN_CONTEXT).fetchone() == (False,)
-        conn.execute(SET_TENANT_CONTEXT_ONLY, tenant_context(user_id, org_id, 5000))
-        assert conn.execute(READ_CALLER).fetchone() == ("ORG_ADMIN", True)
+        conn.execute(SET_TENANT_CONTEXT_ONLY, tenant_context(user_id, org_id, 5000, session_id))
+        assert conn.execute(READ_CALLER).fetchone() == ("ORG_ADMIN", True, True)
         conn.execute("insert into iam.projects (name) values ('First')")
         seen = conn.execute("select name, organization_id, created_by_user_id from iam.projects")
         assert seen.fetchall() == [("First", org_id, user_id)]
         conn.commit()
 
         conn.execute(SET_TENANT_CONTEXT_ONLY, tenant_context("", "", 5000))
-        assert conn.execute(READ_CALLER).fetchone() == (None, False)
+        assert conn.execute("select count(*) from iam.projects").fetchone() == (0,)
+        with pytest.raises(psycopg.Error) as ended:
+            conn.execute(READ_CALLER)
+        assert ended.value.sqlstate == SESSION_ENDED
+        conn.rollback()
+        conn.execute(SET_TENANT_CONTEXT_ONLY, tenant_context("", "", 5000))
         assert conn.execute("select count(*) from iam.projects").fetchone() == (0,)
         conn.commit()
 
-    # docs/dba.md: the two grants that let the context statement read the caller too.
+    # docs/dba.md: the grants that let the context statement read the caller
+    # and check the session too.
     with psycopg.connect(owner_conninfo, autocommit=True) as conn:
         conn.execute(sql.SQL("grant usage on schema iam to {}").format(sql.Identifier(api.name)))
         conn.execute(
-            sql.SQL("grant execute on function iam.request_caller(uuid, uuid) to {}").format(
-                sql.Identifier(api.name)
-            )
+            sql.SQL(
+                "grant execute on function iam.request_caller(uuid, uuid),"
+                " iam.request_session(uuid, uuid) to {}"
+            ).format(sql.Identifier(api.name))
         )
     with psycopg.connect(api.conninfo) as conn:
         assert conn.execute(MAY_READ_CALLER_IN_CONTEXT).fetchone() == (True,)
-        caller = conn.execute(SET_TENANT_CONTEXT, tenant_context(user_id, org_id, 5000))
-        assert caller.fetchone() == ("ORG_ADMIN", True)
+        context = tenant_context(user_id, org_id, 5000, session_id)
+        caller = conn.execute(SET_TENANT_CONTEXT, context)
+        assert caller.fetchone() == ("ORG_ADMIN", True, True)
         assert conn.execute("select name from iam.projects").fetchall() == [("First",)]
         conn.rollback()
-        caller = conn.execute(SET_TENANT_CONTEXT, tenant_context("", "", 5000))
-        assert caller.fetchone() == (None, False)
-        assert conn.execute("select count(*) from iam.projects").fetchone() == (0,)
+        with pytest.raises(psycopg.Error) as ended:
+            conn.execute(SET_TENANT_CONTEXT, tenant_context("", "", 5000))
+        assert ended.value.sqlstate == SESSION_ENDED
         conn.rollback()
 
 

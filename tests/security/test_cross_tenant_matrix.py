@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import jwt
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -150,7 +151,30 @@ EXPECTED: dict[tuple[str, str], dict[str, Row]] = {
         "other": (404, 404, 404, 204, 403, 401),
         "nonexistent": (404, 404, 404, 404, 403, 401),
     },
+    # The refresh token decides, not the bearer. Targets: a fresh session of
+    # the actor's own, a spent token of the actor's, an unknown token.
+    ("POST", "/auth/refresh"): {
+        "own": (200, 200, 200, 200, 200, 401),
+        "other": every(401),
+        "nonexistent": every(401),
+    },
+    # Sessions are the user's, not the organization's: a removed member still
+    # lists and ends their own sessions and changes their password.
+    ("POST", "/auth/logout"): {"-": (204, 204, 204, 204, 204, 401)},
+    ("GET", "/auth/sessions"): {"-": (200, 200, 200, 200, 200, 401)},
+    # Target: a fresh session of A's admin, of B's admin, or none.
+    ("DELETE", "/auth/sessions/{session_id}"): {
+        "own": (204, 404, 404, 404, 404, 401),
+        "other": (404, 404, 404, 204, 404, 401),
+        "nonexistent": (404, 404, 404, 404, 404, 401),
+    },
+    # The same password again, so that every actor keeps signing in.
+    ("POST", "/auth/password"): {"-": (204, 204, 204, 204, 204, 401)},
 }
+# Operations that may end the actor's own session: it is put back after them.
+SESSION_ENDING = {("POST", "/auth/logout"), ("POST", "/auth/password")}
+# The one refusal that must write: a spent refresh token ends its session.
+REFUSALS_THAT_WRITE = {(("POST", "/auth/refresh"), "other")}
 
 
 @dataclass
@@ -202,6 +226,12 @@ class World:
         body = response.json()
         return {"id": body["id"], "token": body["token"]}
 
+    def sign_in(self, email: str) -> dict[str, Any]:
+        response = self.client.post("/auth/login", json={"email": email, "password": PASSWORD})
+        assert response.status_code == 200, response.text
+        body: dict[str, Any] = response.json()
+        return body
+
     def fresh_member(self, side: str) -> Actor:
         return add_member(self.client, self.admin(side), "ORG_USER", "mx-member")
 
@@ -237,9 +267,28 @@ def build(world: World, op: tuple[str, str], actor: str, target: str) -> Request
     """The request of one case; side effects only in making its target."""
     method, path = op
     name = f"{method} {path}"
+    if op == ("POST", "/auth/password"):
+        return Request(method, path, json={"current_password": PASSWORD, "new_password": PASSWORD})
     if target in NO_TARGET:
         return Request(method, path)
     side = target if target != "nonexistent" else None
+
+    if op == ("POST", "/auth/refresh"):
+        own = world.actors[actor]
+        token = f"mx-unknown-{uuid.uuid4().hex}"
+        if own is not None and side is not None:
+            token = world.sign_in(own.email)["refresh_token"]
+            if target == "other":  # spent: rotated once already
+                rotated = world.client.post("/auth/refresh", json={"refresh_token": token})
+                assert rotated.status_code == 200, rotated.text
+        return Request(method, path, json={"refresh_token": token})
+    if path == "/auth/sessions/{session_id}":
+        session_id = (
+            sid_of(world.sign_in(world.admin(side).email)["access_token"])
+            if side
+            else str(uuid.uuid4())
+        )
+        return Request(method, f"/auth/sessions/{session_id}")
 
     if op == ("POST", "/auth/register"):
         email = unique_email("mx-new") if side is None else world.admin(side).email.upper()
@@ -317,6 +366,7 @@ def build(world: World, op: tuple[str, str], actor: str, target: str) -> Request
 
 DIGEST = """
 select md5(concat_ws('|',
+  (select string_agg(t.id::text, ',' order by t.id) from iam.sessions as t),
   (select string_agg(t::text, ',' order by t.id) from iam.organizations as t),
   (select string_agg(t::text, ',' order by t.id) from iam.users as t),
   (select string_agg(t::text, ',' order by t.id) from iam.organization_memberships as t),
@@ -434,7 +484,8 @@ def test_cross_tenant_matrix(client: TestClient, world: World, database: TestDat
                 for index, actor in enumerate(ACTORS):
                     expected = rows[target][index]
                     request = build(world, op, actor, target)
-                    before = owner.digest() if expected >= 400 else None
+                    checked = expected >= 400 and (op, target) not in REFUSALS_THAT_WRITE
+                    before = owner.digest() if checked else None
                     response = client.request(
                         request.method,
                         request.path,
@@ -450,6 +501,8 @@ def test_cross_tenant_matrix(client: TestClient, world: World, database: TestDat
                         writes_on_refusal.append(label)
                     if 200 <= response.status_code < 300 and target in ("own", "other"):
                         world.used_up(f"{op[0]} {op[1]}", target)
+                    if op in SESSION_ENDING:
+                        restore_session(conn, world.actors[actor])
                     cases.append(
                         Case(op, actor, target, request, response.status_code, response.text)
                     )
@@ -469,6 +522,20 @@ def test_cross_tenant_matrix(client: TestClient, world: World, database: TestDat
     assert not mismatches, "\n".join(mismatches)
     assert not writes_on_refusal, writes_on_refusal
     assert not leaks, "\n".join(leaks)
+
+
+def sid_of(token: str) -> str:
+    return str(jwt.decode(token, options={"verify_signature": False})["sid"])
+
+
+def restore_session(conn: psycopg.Connection[Any], actor: Actor | None) -> None:
+    """Put an actor's session back (as the owner) after a case that ended it."""
+    if actor is not None:
+        conn.execute(
+            "insert into iam.sessions (id, user_id, expires_at)"
+            " values (%s, %s, now() + interval '1 day') on conflict (id) do nothing",
+            (actor.session_id, actor.user_id),
+        )
 
 
 def find_leaks(cases: list[Case], world: World, owner: Owner) -> tuple[list[str], int]:

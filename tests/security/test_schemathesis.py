@@ -15,6 +15,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
+import psycopg
 import pytest
 import schemathesis
 from fastapi.testclient import TestClient
@@ -59,22 +60,32 @@ def tenant(client: TestClient) -> dict[str, Any]:
         client.post("/projects", json={"name": f"st-{i}"}, headers=admin.headers).json()["id"]
         for i in range(3)
     ]
+    user, read_only = add_member(client, admin, "ORG_USER"), add_member(client, admin, "READ_ONLY")
     return {
         "roles": {
             "ORG_ADMIN": admin.headers,
-            "ORG_USER": add_member(client, admin, "ORG_USER").headers,
-            "READ_ONLY": add_member(client, admin, "READ_ONLY").headers,
+            "ORG_USER": user.headers,
+            "READ_ONLY": read_only.headers,
             "anonymous": {},
         },
+        # Logout ends a role's session: it is put back after every case.
+        "sessions": [(a.session_id, a.user_id) for a in (admin, user, read_only)],
         # Ids that exist, to swap in for generated path ids now and then.
         "project_id": projects,
         "user_id": [member.user_id for member in extra],
     }
 
 
+RESTORE_SESSION = (
+    "insert into iam.sessions (id, user_id, expires_at)"
+    " values (%s, %s, now() + interval '1 day') on conflict (id) do nothing"
+)
+
+
 def test_schemathesis_finds_no_server_error_and_no_schema_violation(
-    schema: Any, tenant: dict[str, Any]
+    schema: Any, tenant: dict[str, Any], database: TestDatabase
 ) -> None:
+    owner = psycopg.connect(database.conninfo, autocommit=True)
     per_operation: Counter[str] = Counter()
     statuses: Counter[int] = Counter()
     operations = [result.ok() for result in schema.get_all_operations()]
@@ -104,9 +115,12 @@ def test_schemathesis_finds_no_server_error_and_no_schema_violation(
             per_operation[label] += 1  # noqa: B023 - run before the loop moves on
             statuses[response.status_code] += 1
             case.validate_response(response, checks=CHECKS, headers=headers)
+            for session in tenant["sessions"]:
+                owner.execute(RESTORE_SESSION, session)
 
         exercise()
 
+    owner.close()
     total = sum(per_operation.values())
     print(
         f"\n[schemathesis] {len(operations)} operations, {total} cases,"

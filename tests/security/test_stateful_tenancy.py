@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import jwt
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -56,6 +57,7 @@ class Stats:
 class User:
     id: str
     email: str
+    session_id: str
 
 
 @dataclass(frozen=True)
@@ -91,7 +93,10 @@ def make_machine(
         ) -> httpx.Response:
             headers = {}
             if actor is not None and org is not None:
-                headers = bearer(tokens.issue(uuid.UUID(actor.id), uuid.UUID(org), "ORG_ADMIN"))
+                token = tokens.issue(
+                    uuid.UUID(actor.id), uuid.UUID(org), "ORG_ADMIN", uuid.UUID(actor.session_id)
+                )
+                headers = bearer(token)
             response = client.request(method, path, headers=headers, **kw)
             stats.requests += 1
             stats.statuses[response.status_code] = stats.statuses.get(response.status_code, 0) + 1
@@ -122,7 +127,8 @@ def make_machine(
             )
             assert response.status_code == 201, response.text
             body = response.json()
-            user = User(body["user"]["id"], email)
+            sid = jwt.decode(body["access_token"], options={"verify_signature": False})["sid"]
+            user = User(body["user"]["id"], email, sid)
             org = body["organization"]["id"]
             self.users.append(user)
             self.members[org] = {user.id: "ORG_ADMIN"}

@@ -41,7 +41,9 @@ def test_a_forged_token_with_the_right_key_and_plain_header_is_accepted(
     client: TestClient, org: Org
 ) -> None:
     """The control: forge() makes tokens the API accepts, so every rejection below is real."""
-    token = forge(HS256, valid_claims(org.admin.user_id, org.admin.org_id), RIGHT_KEY)
+    token = forge(
+        HS256, valid_claims(org.admin.user_id, org.admin.org_id, org.admin.session_id), RIGHT_KEY
+    )
     assert client.get("/auth/me", headers=bearer(token)).status_code == 200
 
 
@@ -71,7 +73,11 @@ KEY_POINTER_ATTACKS: list[tuple[str, dict[str, Any], bytes]] = [
 def test_key_pointer_header_signed_with_the_pointed_key_gets_401(
     client: TestClient, org: Org, extra: dict[str, Any], key: bytes
 ) -> None:
-    token = forge({**HS256, **extra}, valid_claims(org.admin.user_id, org.admin.org_id), key)
+    token = forge(
+        {**HS256, **extra},
+        valid_claims(org.admin.user_id, org.admin.org_id, org.admin.session_id),
+        key,
+    )
     assert_rejected(client, token)
 
 
@@ -81,7 +87,9 @@ def test_key_pointer_header_gets_401_even_with_the_right_signature(
 ) -> None:
     value: Any = {"kty": "oct", "k": "eA"} if name == "jwk" else "https://attacker.example/k"
     token = forge(
-        {**HS256, name: value}, valid_claims(org.admin.user_id, org.admin.org_id), RIGHT_KEY
+        {**HS256, name: value},
+        valid_claims(org.admin.user_id, org.admin.org_id, org.admin.session_id),
+        RIGHT_KEY,
     )
     assert_rejected(client, token)
 
@@ -89,7 +97,7 @@ def test_key_pointer_header_gets_401_even_with_the_right_signature(
 def test_kid_header_gets_401_even_with_the_right_signature(client: TestClient, org: Org) -> None:
     token = forge(
         {**HS256, "kid": "../../../../dev/null"},
-        valid_claims(org.admin.user_id, org.admin.org_id),
+        valid_claims(org.admin.user_id, org.admin.org_id, org.admin.session_id),
         RIGHT_KEY,
     )
     assert_rejected(client, token)
@@ -107,13 +115,13 @@ def test_hs256_signed_with_a_public_key_pem_gets_401(
     pem = rsa_key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
     )
-    claims = valid_claims(org.admin.user_id, org.admin.org_id)
+    claims = valid_claims(org.admin.user_id, org.admin.org_id, org.admin.session_id)
     for key in (pem, pem.strip(), pem.replace(b"\n", b"")):
         assert_rejected(client, forge(HS256, claims, key))
 
 
 def test_rs256_tokens_get_401(client: TestClient, org: Org, rsa_key: rsa.RSAPrivateKey) -> None:
-    claims = valid_claims(org.admin.user_id, org.admin.org_id)
+    claims = valid_claims(org.admin.user_id, org.admin.org_id, org.admin.session_id)
     properly_signed = jwt.encode(claims, rsa_key, algorithm="RS256")
     # RS256 in the header, HMAC with the server's secret underneath.
     hmac_underneath = forge({"alg": "RS256", "typ": "JWT"}, claims, RIGHT_KEY)
@@ -124,7 +132,9 @@ def test_rs256_tokens_get_401(client: TestClient, org: Org, rsa_key: rsa.RSAPriv
 @pytest.mark.parametrize("alg", ["none", "None", "NONE", "HS384", "HS512", "hs256", "ES256", ""])
 def test_other_algorithm_names_get_401(client: TestClient, org: Org, alg: str) -> None:
     token = forge(
-        {"alg": alg, "typ": "JWT"}, valid_claims(org.admin.user_id, org.admin.org_id), RIGHT_KEY
+        {"alg": alg, "typ": "JWT"},
+        valid_claims(org.admin.user_id, org.admin.org_id, org.admin.session_id),
+        RIGHT_KEY,
     )
     assert_rejected(client, token)
     unsigned = token.rsplit(".", 1)[0] + "."
@@ -133,7 +143,7 @@ def test_other_algorithm_names_get_401(client: TestClient, org: Org, alg: str) -
 
 @pytest.mark.parametrize("size", [8 * 1024 + 1, 64 * 1024, 1024 * 1024])
 def test_oversized_token_gets_a_fast_401(client: TestClient, org: Org, size: int) -> None:
-    claims = valid_claims(org.admin.user_id, org.admin.org_id)
+    claims = valid_claims(org.admin.user_id, org.admin.org_id, org.admin.session_id)
     claims["pad"] = "A" * size
     token = forge(HS256, claims, RIGHT_KEY)  # correctly signed: only its size is wrong
     assert len(token) > size
@@ -155,7 +165,9 @@ def test_token_of_a_deleted_user_gets_401(
     victim = register(client, "deleted")
     accept(client, victim, invite(client, org.admin, victim.email, "ORG_USER")["token"])
     victim_id = uuid.UUID(victim.user_id)
-    in_org = token_service().issue(victim_id, uuid.UUID(org.admin.org_id), "ORG_USER")
+    in_org = token_service().issue(
+        victim_id, uuid.UUID(org.admin.org_id), "ORG_USER", uuid.UUID(victim.session_id)
+    )
     assert client.get("/projects", headers=bearer(in_org)).status_code == 200
     # Their own organization goes first (they are its last admin), then the user
     # and, by cascade, the rest of their memberships.

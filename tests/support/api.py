@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import httpx
+import jwt
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
@@ -79,10 +80,16 @@ class Actor:
     email: str
     org_id: str
     token: str
+    refresh_token: str = ""
 
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"}
+
+    @property
+    def session_id(self) -> str:
+        """The sid claim of the access token: the session it belongs to."""
+        return str(jwt.decode(self.token, options={"verify_signature": False})["sid"])
 
 
 def register(client: TestClient, label: str = "admin", org_name: str | None = None) -> Actor:
@@ -97,7 +104,13 @@ def register(client: TestClient, label: str = "admin", org_name: str | None = No
     )
     assert response.status_code == 201, response.text
     body = response.json()
-    return Actor(body["user"]["id"], email, body["organization"]["id"], body["access_token"])
+    return Actor(
+        body["user"]["id"],
+        email,
+        body["organization"]["id"],
+        body["access_token"],
+        body["refresh_token"],
+    )
 
 
 def login(client: TestClient, email: str, org_id: str | None = None) -> str:

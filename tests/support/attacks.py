@@ -58,12 +58,13 @@ def forge(header: dict[str, Any], claims: dict[str, Any], key: bytes) -> str:
     return f"{signing_input}.{_b64(signature)}"
 
 
-def valid_claims(user_id: str, org_id: str) -> dict[str, Any]:
+def valid_claims(user_id: str, org_id: str, session_id: str) -> dict[str, Any]:
     now = int(time.time())
     defaults = Settings(jwt_access_secret=TEST_SECRET)
     return {
         "sub": user_id,
         "org_id": org_id,
+        "sid": session_id,
         "roles": ["ORG_ADMIN"],
         "iat": now,
         "nbf": now,

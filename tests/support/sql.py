@@ -20,18 +20,29 @@ SET_CONTEXT = (
     "select set_config('role', 'iam_authenticated', true),"
     " set_config('iam.user_id', %s, true),"
     " set_config('iam.org_id', %s, true),"
-    " set_config('statement_timeout', %s, true)"
+    " set_config('statement_timeout', %s, true),"
+    " set_config('iam.session_id', %s, true)"
 )
 
 Conn = psycopg.Connection[Any]
 
 
-def act_as(conn: Conn, user_id: uuid.UUID | str | None, org_id: uuid.UUID | str | None) -> None:
+def act_as(
+    conn: Conn,
+    user_id: uuid.UUID | str | None,
+    org_id: uuid.UUID | str | None,
+    session_id: uuid.UUID | str | None = None,
+) -> None:
     """Switch this transaction to iam_authenticated with the given context ('' when None)."""
     conn.execute("reset role")
     conn.execute(
         SET_CONTEXT,
-        ("" if user_id is None else str(user_id), "" if org_id is None else str(org_id), "5000"),
+        (
+            "" if user_id is None else str(user_id),
+            "" if org_id is None else str(org_id),
+            "5000",
+            "" if session_id is None else str(session_id),
+        ),
     )
 
 

@@ -58,6 +58,20 @@ async def set_password_hash(conn: Conn, user_id: UUID, old_hash: str, new_hash: 
     await conn.execute("select iam.set_password_hash(%s, %s, %s)", (user_id, old_hash, new_hash))
 
 
+async def change_password_hash(conn: Conn, user_id: UUID, old_hash: str, new_hash: str) -> bool:
+    """Replace the hash just verified; False when it changed in between."""
+    cursor = await conn.execute(
+        "select iam.set_password_hash(%s, %s, %s)", (user_id, old_hash, new_hash)
+    )
+    row = await cursor.fetchone()
+    return bool(row and row[0])
+
+
+async def caller_email(db: RequestRunner) -> str | None:
+    row = await db.fetchone("select email from iam.users where id = iam.current_user_id()")
+    return None if row is None else str(row[0])
+
+
 async def switch_organization(db: RequestRunner, organization_id: UUID) -> Membership | None:
     row = await db.fetchone(
         "select organization_id, organization_name, role from iam.switch_organization(%s)",
@@ -68,12 +82,16 @@ async def switch_organization(db: RequestRunner, organization_id: UUID) -> Membe
 
 # The caller's user, active organization and role, read in one statement:
 # one snapshot, so a membership removed or re-added meanwhile cannot give a
-# role without a row or a row without a role. The request's own role lookup
-# (Tenant) runs as a separate statement and may see an older state.
+# role without its organization or an organization without its role. The
+# request's own context statement (which reads the role too) runs as a
+# separate statement and may see an older state. A token without an
+# organization reads the user alone.
 ME = """
 select u.id, u.email, o.id, o.name, m.role
-from iam.users as u, iam.organizations as o, iam.member_role() as m (role)
-where u.id = iam.current_user_id() and o.id = iam.current_org_id() and m.role is not null
+from iam.users as u
+left join iam.member_role() as m (role) on true
+left join iam.organizations as o on o.id = iam.current_org_id() and m.role is not null
+where u.id = iam.current_user_id()
 """
 
 
@@ -81,15 +99,17 @@ where u.id = iam.current_user_id() and o.id = iam.current_org_id() and m.role is
 class Me:
     user_id: UUID
     email: str
-    organization_id: UUID
-    organization_name: str
-    role: str
+    organization_id: UUID | None
+    organization_name: str | None
+    role: str | None
 
 
 async def me(db: RequestRunner) -> Me:
     row = await db.fetchone(ME)
-    if row is None:
-        # Removed between the role lookup and this statement.
+    if row is None or (db.org_id is not None and row[4] is None):
+        # Removed between the context statement and this one.
         raise NotAMember
     user_id, email, organization_id, organization_name, role = row
-    return Me(user_id, email, organization_id, organization_name, str(role))
+    return Me(
+        user_id, email, organization_id, organization_name, None if role is None else str(role)
+    )

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
 
-from service.db.queries.auth import Membership
 from service.db.queries.pages import AFTER, After, PageRow, fetch_page, json_object, keyset_page
 from service.db.runner import RequestRunner
 
@@ -55,7 +56,22 @@ with gone as (
 select iam.require_org_admin(), exists (select 1 from gone)
 """
 
-ACCEPT = "select organization_id, organization_name, role from iam.accept_invitation(%(token)s)"
+# Accepting moves the caller's session to the organization just joined and
+# rotates its refresh token, as switching organization does, in the same
+# statement: the membership and the session change together or not at all.
+ACCEPT = """
+select a.organization_id, a.organization_name, a.role, s.expires_at
+from iam.accept_invitation(%(token)s) as a
+cross join lateral iam.switch_session_organization(a.organization_id, %(refresh)s) as s
+"""
+
+
+@dataclass(frozen=True)
+class Joined:
+    organization_id: UUID
+    organization_name: str
+    role: str
+    session_expires_at: datetime
 
 
 async def list_page(db: RequestRunner, limit: int, after: After | None) -> PageRow:
@@ -75,6 +91,6 @@ async def revoke(db: RequestRunner, invitation_id: UUID) -> bool:
     return bool(row[1])
 
 
-async def accept(db: RequestRunner, token: str) -> Membership | None:
-    row = await db.fetchone(ACCEPT, {"token": token})
-    return None if row is None else Membership(*row)
+async def accept(db: RequestRunner, token: str, new_refresh_token: str) -> Joined | None:
+    row = await db.fetchone(ACCEPT, {"token": token, "refresh": new_refresh_token})
+    return None if row is None else Joined(*row)

@@ -1,38 +1,74 @@
-"""Registration, login, switching organization and the caller's identity (CONTRACT §4)."""
+"""Registration, login, switching organization, the caller's identity, password change."""
 
 from __future__ import annotations
 
 import asyncio
+import time
+from datetime import datetime
+from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from psycopg.errors import UniqueViolation
 
 from service.db.queries import auth as queries
+from service.db.queries import sessions
 from service.db.queries.throttle import (
     login_attempt,
     login_failed,
     login_succeeded,
     throttle_client,
 )
-from service.db.runner import anon_transaction
+from service.db.runner import SET_TENANT_CONTEXT_ONLY, anon_transaction, tenant_context
 from service.http.client_ip import client_ip, client_key
-from service.http.deps import IdentityRunner, MemberRunner, State
+from service.http.deps import CallerRunner, IdentityRunner, State
 from service.http.errors import Problem, not_found, too_many_requests, unauthorized
 from service.http.responses import problems
 from service.http.schemas import (
     LoginIn,
     MeOut,
     OrganizationRef,
+    PasswordChangeIn,
     RegisterIn,
     RegisterOut,
     SwitchOrganizationIn,
     TokenOut,
     UserOut,
 )
+from service.http.state import AppState
+from service.security.tokens import new_refresh_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 _BAD_LOGIN = "Invalid email, password or organization."
+_BAD_PASSWORD = "The current password is not correct."  # noqa: S105 - a message
+
+
+def user_agent(request: Request) -> str | None:
+    agent = request.headers.get("user-agent")
+    return agent[:500] if agent else None
+
+
+def token_out(
+    state: AppState,
+    *,
+    user_id: UUID,
+    organization: OrganizationRef | None,
+    role: str | None,
+    session_id: UUID,
+    refresh_token: str,
+    session_expires_at: datetime,
+) -> TokenOut:
+    """The body of every sign-in: access token, refresh token, active organization."""
+    return TokenOut(
+        access_token=state.tokens.issue(
+            user_id, None if organization is None else organization.id, role, session_id
+        ),
+        expires_in=state.tokens.ttl_seconds,
+        refresh_token=refresh_token,
+        refresh_expires_in=max(0, int(session_expires_at.timestamp() - time.time())),
+        organization=organization,
+        role=role,
+    )
 
 
 @router.post(
@@ -47,6 +83,7 @@ async def register(state: State, request: Request, body: RegisterIn) -> Register
         raise too_many_requests(wait)
     # Hash outside any transaction, so no connection waits on argon2.
     password_hash = await state.passwords.hash(body.password)
+    refresh_token = new_refresh_token()
     async with anon_transaction(state.pool, timeout) as conn:
         try:
             if body.invitation_token is not None:
@@ -60,13 +97,25 @@ async def register(state: State, request: Request, body: RegisterIn) -> Register
                 )
         except UniqueViolation:
             raise Problem(409, "An account with this email already exists.") from None
-    token = state.tokens.issue(created.user_id, created.organization_id, created.role)
-    return RegisterOut(
-        access_token=token,
-        expires_in=state.tokens.ttl_seconds,
-        user=UserOut(id=created.user_id, email=created.email),
+        session = await sessions.start(
+            conn,
+            created.user_id,
+            created.organization_id,
+            refresh_token,
+            state.settings.jwt_refresh_ttl_seconds,
+            user_agent(request),
+        )
+    signed_in = token_out(
+        state,
+        user_id=created.user_id,
         organization=OrganizationRef(id=created.organization_id, name=created.organization_name),
         role=created.role,
+        session_id=session.session_id,
+        refresh_token=refresh_token,
+        session_expires_at=session.expires_at,
+    )
+    return RegisterOut(
+        **signed_in.model_dump(), user=UserOut(id=created.user_id, email=created.email)
     )
 
 
@@ -85,16 +134,15 @@ async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
         # The email is under attack from elsewhere: slow down, never refuse.
         await asyncio.sleep(settings.login_slowdown_ms / 1000)
     # Unknown email, wrong password, inactive user and foreign organization
-    # all verify one hash and give the same answer.
+    # all verify one hash and give the same answer. A user who belongs to
+    # no organization, asking for none, signs in without one.
     verified = await state.passwords.verify(attempt.password_hash, body.password)
     if (
         attempt.user_id is None
         or attempt.password_hash is None
         or not verified
         or not attempt.is_active
-        or attempt.organization_id is None
-        or attempt.organization_name is None
-        or attempt.role is None
+        or (body.organization_id is not None and attempt.organization_id is None)
     ):
         # The pair's failure is already counted; the email's is counted now.
         async with anon_transaction(state.pool, timeout) as conn:
@@ -103,24 +151,45 @@ async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
     new_hash = None
     if state.passwords.needs_rehash(attempt.password_hash):
         new_hash = await state.passwords.hash(body.password)
+    refresh_token = new_refresh_token()
     async with anon_transaction(state.pool, timeout) as conn:
         await login_succeeded(conn, settings, client, body.email)
         if new_hash is not None:
             await queries.set_password_hash(conn, attempt.user_id, attempt.password_hash, new_hash)
-    return TokenOut(
-        access_token=state.tokens.issue(attempt.user_id, attempt.organization_id, attempt.role),
-        expires_in=state.tokens.ttl_seconds,
-        organization=OrganizationRef(id=attempt.organization_id, name=attempt.organization_name),
-        role=attempt.role,
+        session = await sessions.start(
+            conn,
+            attempt.user_id,
+            attempt.organization_id,
+            refresh_token,
+            settings.jwt_refresh_ttl_seconds,
+            user_agent(request),
+        )
+    organization = (
+        None
+        if attempt.organization_id is None or attempt.organization_name is None
+        else OrganizationRef(id=attempt.organization_id, name=attempt.organization_name)
+    )
+    return token_out(
+        state,
+        user_id=attempt.user_id,
+        organization=organization,
+        role=None if organization is None else attempt.role,
+        session_id=session.session_id,
+        refresh_token=refresh_token,
+        session_expires_at=session.expires_at,
     )
 
 
 @router.get("/me", response_model=MeOut, responses=problems(401, 403))
-async def me(tenant: MemberRunner) -> MeOut:
+async def me(tenant: CallerRunner) -> MeOut:
     found = await queries.me(tenant)
     return MeOut(
         user=UserOut(id=found.user_id, email=found.email),
-        organization=OrganizationRef(id=found.organization_id, name=found.organization_name),
+        organization=(
+            None
+            if found.organization_id is None or found.organization_name is None
+            else OrganizationRef(id=found.organization_id, name=found.organization_name)
+        ),
         role=found.role,
     )
 
@@ -129,16 +198,65 @@ async def me(tenant: MemberRunner) -> MeOut:
 async def switch_organization(
     state: State, tenant: IdentityRunner, body: SwitchOrganizationIn
 ) -> TokenOut:
-    membership = await queries.switch_organization(tenant, body.organization_id)
-    if membership is None:
+    refresh_token = new_refresh_token()
+    switched = await sessions.switch_organization(tenant, body.organization_id, refresh_token)
+    if switched is None:
         raise not_found("Organization")
-    return TokenOut(
-        access_token=state.tokens.issue(
-            tenant.user_id, membership.organization_id, membership.role
-        ),
-        expires_in=state.tokens.ttl_seconds,
-        organization=OrganizationRef(
-            id=membership.organization_id, name=membership.organization_name
-        ),
-        role=membership.role,
+    return token_out(
+        state,
+        user_id=tenant.user_id,
+        organization=OrganizationRef(id=switched.organization_id, name=switched.organization_name),
+        role=switched.role,
+        session_id=tenant.session_id,
+        refresh_token=refresh_token,
+        session_expires_at=switched.expires_at,
     )
+
+
+@router.post("/password", status_code=204, responses=problems(401, 429))
+async def change_password(
+    state: State, request: Request, tenant: IdentityRunner, body: PasswordChangeIn
+) -> Response:
+    # The caller's email, read in the request's own round trip (which also
+    # checks the session); the current password is then checked the way
+    # login checks one, against the same limits: the attempt is reserved
+    # (counted as a failure) in the statement that hands out the hash.
+    email = await queries.caller_email(tenant)
+    if email is None:
+        raise unauthorized()
+    settings = state.settings
+    timeout = settings.database_statement_timeout_ms
+    client = client_key(client_ip(request, settings.trusted_proxies))
+    async with anon_transaction(state.pool, timeout) as conn:
+        attempt = await login_attempt(conn, settings, client, email, None)
+    if attempt.wait_seconds:
+        raise too_many_requests(attempt.wait_seconds)
+    if attempt.slow_down:
+        await asyncio.sleep(settings.login_slowdown_ms / 1000)
+    verified = await state.passwords.verify(attempt.password_hash, body.current_password)
+    if (
+        attempt.user_id != tenant.user_id
+        or attempt.password_hash is None
+        or not verified
+        or not attempt.is_active
+    ):
+        async with anon_transaction(state.pool, timeout) as conn:
+            await login_failed(conn, settings, email)
+        raise unauthorized(_BAD_PASSWORD)
+    new_hash = await state.passwords.hash(body.new_password)
+    # One transaction: the hash is replaced only if it is still the one
+    # verified (compare-and-set), and every other session ends with it.
+    async with anon_transaction(state.pool, timeout) as conn:
+        await login_succeeded(conn, settings, client, email)
+        changed = await queries.change_password_hash(
+            conn, attempt.user_id, attempt.password_hash, new_hash
+        )
+        if changed:
+            await conn.execute(
+                SET_TENANT_CONTEXT_ONLY,
+                tenant_context(tenant.user_id, None, timeout, tenant.session_id),
+            )
+            await conn.execute(sessions.END_OTHERS)
+    if not changed:
+        raise Problem(409, "The password was changed concurrently; retry.")
+    return Response(status_code=204)

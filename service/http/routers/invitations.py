@@ -12,6 +12,7 @@ from service.http.deps import IdentityRunner, MemberRunner, State
 from service.http.errors import not_found
 from service.http.pagination import Cursor, Limit, decode_cursor, page_body
 from service.http.responses import problems, raw_json
+from service.http.routers.auth import token_out
 from service.http.schemas import (
     AcceptInvitationIn,
     InvitationCreated,
@@ -20,6 +21,7 @@ from service.http.schemas import (
     OrganizationRef,
     TokenOut,
 )
+from service.security.tokens import new_refresh_token
 
 router = APIRouter(prefix="/invitations", tags=["invitations"])
 
@@ -57,12 +59,16 @@ async def revoke_invitation(tenant: MemberRunner, invitation_id: UUID) -> Respon
 async def accept_invitation(
     state: State, tenant: IdentityRunner, body: AcceptInvitationIn
 ) -> TokenOut:
-    joined = await queries.accept(tenant, body.token)
+    refresh_token = new_refresh_token()
+    joined = await queries.accept(tenant, body.token, refresh_token)
     if joined is None:
         raise not_found("Invitation")
-    return TokenOut(
-        access_token=state.tokens.issue(tenant.user_id, joined.organization_id, joined.role),
-        expires_in=state.tokens.ttl_seconds,
+    return token_out(
+        state,
+        user_id=tenant.user_id,
         organization=OrganizationRef(id=joined.organization_id, name=joined.organization_name),
         role=joined.role,
+        session_id=tenant.session_id,
+        refresh_token=refresh_token,
+        session_expires_at=joined.session_expires_at,
     )

@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter, Response
 
 from service.db.queries import organizations as queries
-from service.http.deps import IdentityRunner, MemberRunner, State
+from service.http.deps import CallerRunner, IdentityRunner, MemberRunner, State
 from service.http.errors import forbidden, not_found, too_many_requests
 from service.http.pagination import Cursor, Limit, decode_cursor, page_body
 from service.http.responses import problems, raw_json
@@ -31,8 +31,10 @@ async def list_organizations(
     return raw_json(page_body(await queries.list_page(tenant, limit, after)))
 
 
+# An ORG_ADMIN of the token's organization, or a user who belongs to none
+# (a token without an organization): the database decides which.
 @router.post("", status_code=201, response_model=OrganizationOut, responses=problems(401, 403, 429))
-async def create_organization(state: State, tenant: MemberRunner, body: OrganizationIn) -> Response:
+async def create_organization(state: State, tenant: CallerRunner, body: OrganizationIn) -> Response:
     wait, created = await queries.create(
         tenant, body.name, state.settings.organization_create_per_hour
     )
