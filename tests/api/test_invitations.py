@@ -87,9 +87,52 @@ def test_accept_answers_with_the_switch_organization_shape(client: TestClient, o
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert set(body) >= {"access_token", "token_type", "expires_in", "organization", "role"}
+    assert set(body) >= {
+        "access_token",
+        "token_type",
+        "expires_in",
+        "refresh_token",
+        "refresh_expires_in",
+        "organization",
+        "role",
+    }
     assert body["role"] == "READ_ONLY"
     assert body["organization"]["id"] == org.admin.org_id
+    assert body["refresh_expires_in"] > 0
+
+
+def test_accepting_moves_the_session_and_rotates_its_refresh_token(
+    client: TestClient, org: Org
+) -> None:
+    invitee = register(client, "session")
+    invitation = invite(client, org.admin, invitee.email, "ORG_USER")
+
+    joined = accept(client, invitee, invitation["token"])
+
+    # The same session, now in the organization joined, with a new refresh token.
+    assert joined.session_id == invitee.session_id
+    assert joined.refresh_token != invitee.refresh_token
+    refreshed = client.post("/auth/refresh", json={"refresh_token": joined.refresh_token})
+    assert refreshed.status_code == 200, refreshed.text
+    body = refreshed.json()
+    assert (body["organization"]["id"], body["role"]) == (org.admin.org_id, "ORG_USER")
+    # The refresh token from before the acceptance is spent: presenting it
+    # ends the session, as after switching organization.
+    assert_problem(client.post("/auth/refresh", json={"refresh_token": invitee.refresh_token}), 401)
+    assert_problem(client.get("/auth/me", headers=joined.headers), 401)
+
+
+def test_an_unusable_token_leaves_the_session_as_it_was(client: TestClient, org: Org) -> None:
+    invitee = register(client, "kept")
+
+    assert_problem(
+        client.post("/invitations/accept", json={"token": "not-a-token"}, headers=invitee.headers),
+        404,
+    )
+
+    refreshed = client.post("/auth/refresh", json={"refresh_token": invitee.refresh_token})
+    assert refreshed.status_code == 200, refreshed.text
+    assert refreshed.json()["organization"]["id"] == invitee.org_id
 
 
 def test_the_attack_of_unconsented_admin_membership_no_longer_works(client: TestClient) -> None:
@@ -321,7 +364,18 @@ def test_register_with_an_invitation_joins_the_inviting_organization(
     body = response.json()
     assert body["organization"]["id"] == org.admin.org_id
     assert body["role"] == "ORG_USER"
-    newcomer = Actor(body["user"]["id"], email, org.admin.org_id, body["access_token"])
+    assert body["refresh_expires_in"] > 0
+    newcomer = Actor(
+        body["user"]["id"], email, org.admin.org_id, body["access_token"], body["refresh_token"]
+    )
+    # A session like any registration's: refreshing keeps the joined organization.
+    refreshed = client.post("/auth/refresh", json={"refresh_token": newcomer.refresh_token})
+    assert refreshed.status_code == 200, refreshed.text
+    assert (refreshed.json()["organization"]["id"], refreshed.json()["role"]) == (
+        org.admin.org_id,
+        "ORG_USER",
+    )
+    assert refreshed.json()["access_token"] != newcomer.token
     assert organizations_of(client, newcomer) == {org.admin.org_id: "ORG_USER"}
     assert login(client, email)
     # Used: the same token registers nobody else, nor joins anyone.

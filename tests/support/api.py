@@ -137,7 +137,13 @@ def accept(client: TestClient, invitee: Actor, token: str) -> Actor:
     response = client.post("/invitations/accept", json={"token": token}, headers=invitee.headers)
     assert response.status_code == 200, response.text
     body = response.json()
-    return Actor(invitee.user_id, invitee.email, body["organization"]["id"], body["access_token"])
+    return Actor(
+        invitee.user_id,
+        invitee.email,
+        body["organization"]["id"],
+        body["access_token"],
+        body["refresh_token"],
+    )
 
 
 def add_member(client: TestClient, admin: Actor, role: str, label: str | None = None) -> Actor:
