@@ -8,7 +8,7 @@ import os
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 from psycopg import AsyncConnection
@@ -37,6 +37,19 @@ class DeadlinePool(AsyncConnectionPool[AsyncConnection[Any]]):
 
     deadline_seconds: float = 1.5
 
+    @classmethod
+    async def worker(cls, q: Any) -> None:
+        """psycopg-pool's maintenance worker, stopped by a cancellation it swallowed.
+
+        A worker cancelled while it connects (an event loop shutting down:
+        asyncio.run, a serverless runtime's loop per request, a TestClient's
+        portal) logs the cancellation as a failed attempt and waits for its
+        next task: the loop would wait for it forever. The queue it waits on
+        raises the cancellation again instead.
+        """
+        # The worker only calls get() on its queue.
+        await super().worker(cast(Any, _StopsWhenCancelled(q)))
+
     @asynccontextmanager
     async def connection(
         self,
@@ -48,6 +61,19 @@ class DeadlinePool(AsyncConnectionPool[AsyncConnection[Any]]):
                 yield conn
             finally:
                 timer.cancel()
+
+
+class _StopsWhenCancelled:
+    """A pool's task queue, for a worker whose cancellation was swallowed."""
+
+    def __init__(self, queue: asyncio.Queue[Any]) -> None:
+        self._queue = queue
+
+    async def get(self) -> Any:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError
+        return await self._queue.get()
 
 
 def _cut_off(conn: AsyncConnection[Any]) -> None:

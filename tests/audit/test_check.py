@@ -222,8 +222,8 @@ DRIFTS: dict[str, tuple[str, str, list[str]]] = {
             "grant on view iam.member_emails to <iam owner>: not in the files; the database has:",
             "view iam.member_emails: not in the files; the database has: owner <iam owner>,"
             " with (security_barrier=true)",
-            "view iam.member_emails query: not in the files; the database has: SELECT email"
-            " FROM iam.users;",
+            # PostgreSQL 15 qualifies the column (users.email), 16 and later do not.
+            "view iam.member_emails query: not in the files; the database has: SELECT ",
         ],
     ),
 }
