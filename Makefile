@@ -11,7 +11,8 @@
 #   make pgbouncer    the API suite through PgBouncer in transaction mode, on PG_URL
 #   make deploy-lint  Dockerfile, workflows, Compose file and .env.example
 #   make bench-smoke  the bench on a 1% dataset (needs wrk)
-#   make docs         regenerate db/schema.sql and docs/policies.md
+#   make docs         regenerate db/schema.sql, docs/policies.md and the SQL snapshots
+#   make snapshots    rewrite tests/snapshots/sql/ (every statement the API sends)
 #   make checks       every .ci/checks/*.sh in order, on PG_URL
 #   make ci           everything CI runs, on a fresh Debian machine (root): .ci/run
 #
@@ -32,7 +33,7 @@ TYPED_PATHS := service scripts api
 # TYPED_PATHS += bench
 
 .PHONY: dev lint format test-fast test test-server pgtap pgbouncer deploy-lint bench-smoke \
-	docs checks ci need-pg-url
+	docs snapshots checks ci need-pg-url
 
 dev:
 	$(PYTHON) -m pip install -e '.[dev]'
@@ -52,11 +53,11 @@ test-fast:
 test:
 	pytest
 
-# Tests that drive server processes of their own (marker `processes`) and the
-# HTTP fuzzers (`fuzz`) do not depend on the session's server: `make test`
-# runs them.
+# Tests that drive server processes of their own (marker `processes`), the
+# HTTP fuzzers (`fuzz`) and the generated client (`client`) do not depend on
+# the session's server: `make test` runs them.
 test-server: need-pg-url
-	TEST_DATABASE_URL="$(PG_URL)" pytest -m "not processes and not fuzz"
+	TEST_DATABASE_URL="$(PG_URL)" pytest -m "not processes and not fuzz and not client"
 
 pgtap: need-pg-url
 	PG_URL="$(PG_URL)" bash .ci/checks/20-pgtap.sh
@@ -70,8 +71,12 @@ deploy-lint:
 bench-smoke:
 	bash .ci/checks/30-bench-smoke.sh
 
-docs:
+docs: snapshots
 	$(PYTHON) scripts/generate_docs.py
+
+# The statements come from the source alone: no database needed.
+snapshots:
+	$(PYTHON) -m pytest tests/snapshots -q -p no:cacheprovider --snapshot-update
 
 checks: need-pg-url
 	@set -e; for check in .ci/checks/*.sh; do \

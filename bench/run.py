@@ -35,7 +35,7 @@ from bench.plan import (
     session_id,
     user_id,
 )
-from service.http.pagination import encode_cursor
+from service.http.pagination import CursorCodec
 from service.security.tokens import TokenService
 
 Log = Callable[[str], None]
@@ -287,7 +287,7 @@ def build_workloads(conninfo: str, plan: Plan, tokens: TokenService) -> Workload
     ]
     all_tokens = [token for pair in by_tenant.values() for token in pair]
     after_micros, after_id = deep_position(conninfo, plan)
-    cursor = encode_cursor(after_micros, after_id)
+    cursor = CursorCodec(tokens.secret).encode("projects", after_micros, after_id)
     big = tenant_tokens(tokens, plan, BIG_TENANT)
     ten = tenant_tokens(tokens, plan, TEN_TENANT)
     login_body = '{{"email":"{}","password":"{}"}}'

@@ -891,7 +891,9 @@ CREATE FUNCTION iam.touch_updated_at() RETURNS trigger
     SET search_path TO ''
     AS $$
 begin
-  new.updated_at := pg_catalog.now();
+  if new is distinct from old then
+    new.updated_at := pg_catalog.now();
+  end if;
   return new;
 end
 $$;
@@ -1812,6 +1814,7 @@ INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261130100100'),
     ('20261130110000'),
     ('20261130110100'),
+    ('20261130120000'),
     ('20261130130000'),
     ('20261130130100'),
     ('20261130140000'),

@@ -1,12 +1,13 @@
-"""Configuration from environment variables (CONTRACT §5), validated at start-up."""
+"""Configuration from environment variables, validated at start-up."""
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -22,6 +23,11 @@ class Pooler(StrEnum):
 
 
 MIN_SECRET_BYTES = 32
+_ORIGIN = re.compile(r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?$")
+
+
+def _split(value: str) -> list[str]:
+    return [item.strip() for item in value.split(",") if item.strip()]
 
 
 class Settings(BaseSettings):
@@ -67,6 +73,21 @@ class Settings(BaseSettings):
     login_slowdown_ms: int = Field(1000, ge=0, le=10_000)
     organization_create_per_hour: int = Field(10, ge=1)
     trusted_proxies: str = ""
+    # Comma-separated origins (https://app.example.com) a browser may call
+    # the API from; empty: no CORS headers at all.
+    cors_allow_origins: str = ""
+
+    @field_validator("cors_allow_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        for origin in _split(value):
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://app.example.com")
+        return value
+
+    @property
+    def cors_origins(self) -> list[str]:
+        return _split(self.cors_allow_origins)
 
     # `rls-iam serve` exposed directly: what a front proxy would enforce.
     server_max_header_bytes: int = Field(16_384, ge=1024, le=1_048_576)

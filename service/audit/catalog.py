@@ -10,7 +10,9 @@ Roles and memberships are cluster-wide: a scratch database on the same
 server would see the very same ones, so they are not built but declared
 (`expected_role_facts`), from what db/migrations creates and what
 docs/dba.md allows (the API's login role may become iam_anon and
-iam_authenticated, nothing else).
+iam_authenticated, nothing else). Its grants are per database, so they are
+in the snapshot like any other; what it may hold (USAGE on iam, EXECUTE on
+the context statement's functions) is declared here too.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import re
 
 from service.audit.connection import Conn
+from service.db.login_role import CONTEXT_FUNCTIONS
 
 OWNER = "<iam owner>"
 RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer")
@@ -286,9 +289,23 @@ def expected_role_facts(conn: Conn, api_roles: tuple[str, ...]) -> Facts:
             "select rolname from pg_roles where rolname = any(%s)", (list(api_roles),)
         )
     }
+    # The context statement's functions as the snapshot names them, where
+    # this database has them (one rolled back past a function has no grant
+    # on it to expect).
+    functions = [
+        str(signature)
+        for (signature,) in conn.execute(
+            "select pg_catalog.to_regprocedure(f)::text from unnest(%s::text[]) f"
+            " where pg_catalog.to_regprocedure(f) is not null",
+            (list(CONTEXT_FUNCTIONS),),
+        )
+    ]
     for member in sorted(existing):
         for role in API_MEMBERSHIPS:
             facts[f"role {member} (API login role) member of {role}"] = "granted"
+        facts[f"grant on schema iam to {member}"] = "USAGE"
+        for signature in functions:
+            facts[f"grant on function {signature} to {member}"] = "EXECUTE"
     return facts
 
 

@@ -4,6 +4,8 @@ Migrations run as the owner (the role that owns schema iam); the API
 connects as this role, so neither a leaked API password nor an SQL
 injection gets more than what a request role may do (docs/dba.md, "Trust
 model"). The owner creates it, or resets its password, after migrating.
+Besides the two memberships, its only grants are those the request's context
+statement needs (CONTEXT_FUNCTIONS).
 """
 
 from __future__ import annotations
@@ -20,10 +22,18 @@ from psycopg.conninfo import make_conninfo
 API_ROLE = "rls_iam_api"
 REQUEST_ROLES = ("iam_anon", "iam_authenticated")
 PASSWORD_FILE = "api_database_password"  # noqa: S105 - a file name, not a password
+# The tenant request's context statement reads the caller and checks the
+# session before it has switched role, so as the login role itself
+# (service/db/runner.py); NOINHERIT, it needs these grants (and USAGE on
+# schema iam) to do so in that statement rather than in one more. They answer
+# only what the role could learn by becoming iam_authenticated with that
+# context; `policies check` expects them and reports any other grant to it.
+CONTEXT_FUNCTIONS = ("iam.request_caller(uuid, uuid)", "iam.request_session(uuid, uuid)")
 
 
 def ensure_api_role(owner_conninfo: str, password: str, name: str = API_ROLE) -> None:
-    """Create the login role (or set its password) and let it become the request roles only."""
+    """Create the login role (or set its password), let it become the request roles only,
+    and grant it the context statement's functions (those this database has)."""
     role = sql.Identifier(name)
     with psycopg.connect(owner_conninfo, autocommit=True) as conn, conn.transaction():
         exists = conn.execute("select 1 from pg_catalog.pg_roles where rolname = %s", (name,))
@@ -40,6 +50,22 @@ def ensure_api_role(owner_conninfo: str, password: str, name: str = API_ROLE) ->
                 sql.SQL(", ").join(map(sql.Identifier, REQUEST_ROLES)), role
             )
         )
+        # Grants are per database, and a database rolled back past a
+        # function has no such function to grant.
+        present = {
+            str(found)
+            for (found,) in conn.execute(
+                "select f from unnest(%s::text[]) f"
+                " where pg_catalog.to_regprocedure(f) is not null",
+                (list(CONTEXT_FUNCTIONS),),
+            )
+        }
+        conn.execute(sql.SQL("grant usage on schema iam to {}").format(role))
+        for function in CONTEXT_FUNCTIONS:
+            if function in present:
+                conn.execute(
+                    sql.SQL("grant execute on function " + function + " to {}").format(role)
+                )
 
 
 def as_api_role(owner_conninfo: str, password: str, name: str = API_ROLE) -> str:

@@ -64,11 +64,12 @@ SET_TENANT_CONTEXT = (
 )
 # The statement runs as the connecting role until its end, so that role
 # executes iam.request_caller and iam.request_session itself: through
-# membership in iam_authenticated with INHERIT, or grants of its own. A login
-# role made NOINHERIT (it may only SET ROLE) has neither unless a DBA grants
-# it; its requests then read the caller and check the session in a statement
-# of their own, as iam_authenticated, after a context statement that only
-# sets: three statements instead of two, the same answers (docs/dba.md).
+# membership in iam_authenticated with INHERIT, or grants of its own. The
+# API's NOINHERIT login role gets those grants from `db migrate`
+# (service/db/login_role.py); one without them (made by hand) reads the
+# caller and checks the session in a statement of its own, as
+# iam_authenticated, after a context statement that only sets: three
+# statements instead of two, the same answers (docs/dba.md).
 SET_TENANT_CONTEXT_ONLY = f"select 1 from {_CONTEXT}"
 READ_CALLER = (
     "select caller.role, caller.is_active, session.is_live"

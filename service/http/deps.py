@@ -24,7 +24,11 @@ class BearerToken(SecurityBase):
     """
 
     def __init__(self) -> None:
-        self.model = HTTPBearerModel(description="An access token from /auth/login.")
+        self.model = HTTPBearerModel(
+            bearerFormat="JWT",
+            description="An access token (a JWT) from /auth/register, /auth/login or"
+            " /auth/switch-organization.",
+        )
         self.scheme_name = "HTTPBearer"
 
     async def __call__(self, request: Request) -> str | None:

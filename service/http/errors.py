@@ -21,12 +21,13 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import BaseRoute
 
 from service.db.runner import CallerRefused, InactiveCaller, SessionEnded
+from service.http import problem_types as kinds
 from service.http.log_context import request_id_var
+from service.http.problem_types import BY_STATUS, PLAIN, ProblemType
 
 log = logging.getLogger("rls_iam.errors")
 
 PROBLEM_JSON = "application/problem+json"
-ABOUT_BLANK = "about:blank"
 
 TITLES = {
     400: "Bad Request",
@@ -39,6 +40,7 @@ TITLES = {
     415: "Unsupported Media Type",
     422: "Unprocessable Content",
     429: "Too Many Requests",
+    431: "Request Header Fields Too Large",
     500: "Internal Server Error",
     503: "Service Unavailable",
 }
@@ -47,7 +49,11 @@ WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer realm="rls-iam"'}
 
 
 class Problem(Exception):
-    """An error meant for the client, with a detail safe to show."""
+    """An error meant for the client, with a detail safe to show.
+
+    `kind` is its problem class (service/http/problem_types.py); without one, the
+    class the status stands for (403 forbidden, 409 conflict, ...).
+    """
 
     def __init__(
         self,
@@ -56,53 +62,70 @@ class Problem(Exception):
         *,
         headers: Mapping[str, str] | None = None,
         errors: list[dict[str, Any]] | None = None,
+        kind: ProblemType | None = None,
     ) -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.headers = dict(headers or {})
         self.errors = errors
+        self.kind = kind or BY_STATUS.get(status, PLAIN)
 
 
-def unauthorized(detail: str = "Missing or invalid access token.") -> Problem:
-    return Problem(401, detail, headers=WWW_AUTHENTICATE)
+def unauthorized(
+    detail: str = kinds.UNAUTHORIZED.example, kind: ProblemType = kinds.UNAUTHORIZED
+) -> Problem:
+    return kind.problem(detail, headers=WWW_AUTHENTICATE)
 
 
 def not_found(what: str = "Resource") -> Problem:
-    return Problem(404, f"{what} not found.")
+    return kinds.NOT_FOUND.problem(f"{what} not found.")
 
 
-def forbidden(detail: str = "Your role does not allow this action.") -> Problem:
-    return Problem(403, detail)
+def forbidden(detail: str = kinds.FORBIDDEN.example) -> Problem:
+    return kinds.FORBIDDEN.problem(detail)
 
 
-def too_many_requests(wait: int) -> Problem:
-    return Problem(429, "Too many attempts; retry later.", headers={"Retry-After": str(wait)})
+def too_many_requests(wait: int, kind: ProblemType = kinds.RATE_LIMITED) -> Problem:
+    return kind.problem(headers={"Retry-After": str(wait)})
 
 
-# SQLSTATE (exact, then class) -> (status, detail)
-_SQLSTATE: dict[str, tuple[int, str]] = {
-    "23505": (409, "A resource with these values already exists."),
-    "IAM01": (409, "An organization must keep at least one ORG_ADMIN."),
-    "IAM02": (409, "The organization has too many pending invitations; revoke some first."),
+# SQLSTATE (exact, then class) -> (problem class, detail)
+_SQLSTATE: dict[str, tuple[ProblemType, str]] = {
+    "23505": (kinds.CONFLICT, kinds.CONFLICT.example),
+    "IAM01": (kinds.LAST_ADMIN, kinds.LAST_ADMIN.example),
+    "IAM02": (kinds.TOO_MANY_INVITATIONS, kinds.TOO_MANY_INVITATIONS.example),
     # An invitation that cannot be used: unknown, expired, revoked, used or
     # for another email. One answer for all, the same as accepting gives.
-    "IAM03": (404, "Invitation not found."),
-    "42501": (403, "Your role does not allow this action."),
-    "23514": (422, "A value is out of the allowed range."),
-    "23502": (422, "A required value is missing."),
-    "57014": (503, "The database took too long to answer."),
+    "IAM03": (kinds.INVITATION_NOT_FOUND, kinds.INVITATION_NOT_FOUND.example),
+    "42501": (kinds.FORBIDDEN, kinds.FORBIDDEN.example),
+    "23514": (kinds.VALIDATION, "A value is out of the allowed range."),
+    "23502": (kinds.VALIDATION, "A required value is missing."),
+    "57014": (kinds.UNAVAILABLE, "The database took too long to answer."),
     # The transaction was rolled back whole: nothing changed, the request
     # lost a race with another change (two admins demoting each other).
-    "40001": (409, "The request conflicted with a concurrent change; retry it."),
-    "40P01": (409, "The request conflicted with a concurrent change; retry it."),
-    "55P03": (503, "A concurrent change interfered; retry the request."),
+    "40001": (kinds.CONCURRENT_CHANGE, kinds.CONCURRENT_CHANGE.example),
+    "40P01": (kinds.CONCURRENT_CHANGE, kinds.CONCURRENT_CHANGE.example),
+    "55P03": (kinds.UNAVAILABLE, "A concurrent change interfered; retry the request."),
 }
-_SQLSTATE_CLASS: dict[str, tuple[int, str]] = {
-    "22": (422, "A value is not valid."),
-    "08": (503, "The database is unavailable."),
-    "57": (503, "The database is unavailable."),
-    "53": (503, "The database is unavailable."),
+_SQLSTATE_CLASS: dict[str, tuple[ProblemType, str]] = {
+    "22": (kinds.VALIDATION, "A value is not valid."),
+    "08": (kinds.UNAVAILABLE, kinds.UNAVAILABLE.example),
+    "57": (kinds.UNAVAILABLE, kinds.UNAVAILABLE.example),
+    "53": (kinds.UNAVAILABLE, kinds.UNAVAILABLE.example),
+}
+# A unique violation (23505) names the class of its constraint or unique
+# index; the name itself never reaches the client.
+_UNIQUE_CONSTRAINT: dict[str, ProblemType] = {
+    "users_email_key": kinds.EMAIL_TAKEN,
+    "projects_org_name_key": kinds.NAME_TAKEN,
+    "organization_memberships_org_user_key": kinds.ALREADY_MEMBER,
+    "invitations_pending_email_key": kinds.INVITATION_PENDING,
+}
+# A unique violation the database raises itself names no constraint: its
+# message (fixed text in db/migrations) tells the class.
+_UNIQUE_RAISED: dict[str, ProblemType] = {
+    "already a member of this organization": kinds.ALREADY_MEMBER,
 }
 
 
@@ -152,21 +175,28 @@ def log_unexpected(scope: Mapping[str, Any], exc: BaseException) -> None:
 def database_problem(error: psycopg.Error) -> Problem:
     state = error.sqlstate or ""
     mapped = _SQLSTATE.get(state) or _SQLSTATE_CLASS.get(state[:2])
+    if state == "23505":
+        unique = _UNIQUE_CONSTRAINT.get(error.diag.constraint_name or "") or _UNIQUE_RAISED.get(
+            error.diag.message_primary or ""
+        )
+        if unique is not None:
+            mapped = (unique, unique.example)
     if mapped is not None:
-        status, detail = mapped
+        kind, detail = mapped
         # Input the database refused: which field is not said, to say nothing
         # of the schema.
-        errors = [{"loc": ["body"], "msg": detail}] if status == 422 else None
-        return Problem(status, detail, errors=errors)
+        errors = [{"loc": ["body"], "msg": detail}] if kind.status == 422 else None
+        return kind.problem(detail, errors=errors)
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
-        return Problem(503, "The database is unavailable.")
-    return Problem(500, "The server failed to handle this request.")
+        return kinds.UNAVAILABLE.problem()
+    return kinds.INTERNAL.problem()
 
 
 def problem_response(problem: Problem) -> JSONResponse:
+    kind = problem.kind
     body: dict[str, Any] = {
-        "type": ABOUT_BLANK,
-        "title": TITLES.get(problem.status, "Error"),
+        "type": kind.uri,
+        "title": kind.title or TITLES.get(problem.status, "Error"),
         "status": problem.status,
         "detail": problem.detail,
         "request_id": request_id_var.get(),
@@ -193,9 +223,7 @@ async def _on_problem(_: Request, exc: Exception) -> JSONResponse:
 
 async def _on_validation(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
-    return problem_response(
-        Problem(422, "The request is not valid.", errors=_validation_errors(exc))
-    )
+    return problem_response(kinds.VALIDATION.problem(errors=_validation_errors(exc)))
 
 
 def _routes(routes: Iterable[BaseRoute]) -> Iterator[BaseRoute]:
@@ -214,6 +242,8 @@ def _allowed_methods(request: Request) -> list[str]:
         pattern = getattr(route, "path_regex", None)
         if pattern is not None and pattern.match(request.url.path):
             methods |= getattr(route, "methods", None) or set()
+    if "GET" in methods:
+        methods.add("HEAD")  # answered by service/http/conventions.py
     return sorted(methods)
 
 
@@ -223,9 +253,7 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
         # FastAPI's "error parsing the body" (a body that is not UTF-8): the
         # same 422 as any other malformed body.
         return problem_response(
-            Problem(
-                422, "The request is not valid.", errors=[{"loc": ["body"], "msg": "invalid body"}]
-            )
+            kinds.VALIDATION.problem(errors=[{"loc": ["body"], "msg": "invalid body"}])
         )
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
@@ -233,7 +261,9 @@ async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     detail = {404: "No such endpoint.", 405: "Method not allowed on this endpoint."}.get(
         exc.status_code, str(exc.detail)
     )
-    return problem_response(Problem(exc.status_code, detail, headers=headers))
+    # A route that does not exist, a method it does not have: plain HTTP.
+    kind = PLAIN if exc.status_code in (404, 405) else None
+    return problem_response(Problem(exc.status_code, detail, headers=headers, kind=kind))
 
 
 async def _on_refused_caller(_: Request, exc: Exception) -> JSONResponse:
@@ -242,7 +272,7 @@ async def _on_refused_caller(_: Request, exc: Exception) -> JSONResponse:
         # The user was deleted or deactivated, or the token's session ended:
         # the token no longer speaks for anyone.
         return problem_response(unauthorized())
-    return problem_response(forbidden("You are not a member of this organization."))
+    return problem_response(kinds.NOT_A_MEMBER.problem())
 
 
 async def _on_database(request: Request, exc: Exception) -> JSONResponse:
@@ -254,12 +284,12 @@ async def _on_database(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _on_pool_timeout(_: Request, __: Exception) -> JSONResponse:
-    return problem_response(Problem(503, "The database is unavailable."))
+    return problem_response(kinds.UNAVAILABLE.problem())
 
 
 async def _on_unhandled(request: Request, exc: Exception) -> JSONResponse:
     log_unexpected(request.scope, exc)
-    return problem_response(Problem(500, "The server failed to handle this request."))
+    return problem_response(kinds.INTERNAL.problem())
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service.http import metrics
 from service.http.errors import Problem, log_unexpected, problem_response
 from service.http.log_context import identity_var, request_id_var
+from service.http.problem_types import BODY_TOO_LARGE, INTERNAL
 
 access_log = logging.getLogger("rls_iam.access")
 
@@ -47,8 +48,10 @@ class RequestContextMiddleware:
         status = 500
         response_started = False
 
-        too_large = Problem(413, "The request body is too large.")
+        too_large = BODY_TOO_LARGE.problem()
         declared = headers.get(b"content-length")
+        if declared is not None:
+            declared = declared.strip(b" \t")  # optional white space around a field value
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_body_bytes):
             await self._send_problem(send, too_large, request_id, no_store=no_store)
             self._log(scope, 413, started, identity)
@@ -100,7 +103,7 @@ class RequestContextMiddleware:
             if not response_started:
                 await self._send_problem(
                     send,
-                    Problem(500, "The server failed to handle this request."),
+                    INTERNAL.problem(),
                     request_id,
                     no_store=no_store,
                 )

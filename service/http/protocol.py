@@ -1,32 +1,59 @@
 """uvicorn's httptools protocol with the limits a front proxy would set.
 
 Exposed directly, the server refuses request headers above a size limit at
-once (431), closes a connection whose request headers or body do not arrive
-within their timeouts, and closes a keep-alive connection after a number of
-requests. Headers are counted before the parser sees them: the parser's
-cost grows faster than the headers do.
+once (431, `/problems/headers-too-large`), closes a connection whose request
+headers or body do not arrive within their timeouts, and closes a keep-alive
+connection after a number of requests. Past the concurrency limit it answers
+503 `/problems/overloaded`, problem+json like every other error. Headers are
+counted before the parser sees them: the parser's cost grows faster than the
+headers do.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.flow_control import service_unavailable
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
+from service.http.problem_types import HEADERS_TOO_LARGE, OVERLOADED, ProblemType
 from service.settings import get_settings
 
 _END_OF_HEADERS = b"\r\n\r\n"
-_TOO_LARGE = json.dumps(
-    {
-        "type": "about:blank",
-        "title": "Request Header Fields Too Large",
-        "status": 431,
-        "detail": "The request headers are too large.",
-    },
-    separators=(",", ":"),
-).encode()
+
+
+def _problem(kind: ProblemType, request_id: str) -> bytes:
+    """The problem+json body the API would send, for a request the API never sees."""
+    body = {
+        "type": kind.uri,
+        "title": kind.title,
+        "status": kind.status,
+        "detail": kind.example,
+        "request_id": request_id,
+    }
+    return json.dumps(body, separators=(",", ":")).encode()
+
+
+async def _overloaded(scope: Any, receive: Any, send: Any) -> None:
+    """uvicorn's answer past `limit_concurrency`, as a problem instead of plain text."""
+    request_id = uuid.uuid4().hex
+    body = _problem(OVERLOADED, request_id)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": OVERLOADED.status,
+            "headers": [
+                (b"content-type", b"application/problem+json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"x-request-id", request_id.encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 class GuardedHttpToolsProtocol(HttpToolsProtocol):
@@ -86,6 +113,12 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
         self._header_bytes = 0
         self._tail = b""
 
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        # uvicorn picks its own plain-text 503 when over the concurrency limit.
+        if app is service_unavailable:
+            app = _overloaded
+        super()._start_asgi_task(cycle, app)
+
     def _arm(self, seconds: float) -> None:
         self._disarm()
         self._read_timer = self.loop.call_later(seconds, self._read_timed_out)
@@ -102,10 +135,13 @@ class GuardedHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse_headers(self) -> None:
         self._disarm()
+        request_id = uuid.uuid4().hex
+        body = _problem(HEADERS_TOO_LARGE, request_id)
         self.transport.write(
             b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
             b"content-type: application/problem+json\r\n"
-            b"content-length: " + str(len(_TOO_LARGE)).encode() + b"\r\n"
-            b"connection: close\r\n\r\n" + _TOO_LARGE
+            b"content-length: " + str(len(body)).encode() + b"\r\n"
+            b"x-request-id: " + request_id.encode() + b"\r\n"
+            b"connection: close\r\n\r\n" + body
         )
         self.transport.close()

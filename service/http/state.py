@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from service.db.pool import create_pool
 from service.http.metrics import register_pool
+from service.http.pagination import CursorCodec
 from service.security.passwords import Passwords
 from service.security.tokens import TokenService
 from service.settings import Settings
@@ -24,6 +25,7 @@ class AppState:
     passwords: Passwords
     latest_migration: str | None
     conninfo: str
+    cursors: CursorCodec
     pool_loop: asyncio.AbstractEventLoop | None = field(default=None, repr=False)
 
     async def ready_pool(self) -> AsyncConnectionPool[AsyncConnection[Any]]:

@@ -83,6 +83,7 @@ def test_openapi_declares_the_bearer_scheme(openapi: dict[str, object]) -> None:
     schemes = openapi["components"]["securitySchemes"]  # type: ignore[index]
     assert schemes["HTTPBearer"]["type"] == "http"
     assert schemes["HTTPBearer"]["scheme"].lower() == "bearer"
+    assert schemes["HTTPBearer"]["bearerFormat"] == "JWT"
 
 
 @pytest.mark.parametrize(("method", "path"), TENANT_OPERATIONS)

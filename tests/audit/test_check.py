@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -11,6 +12,7 @@ from psycopg.conninfo import make_conninfo
 
 from service.audit import check as check_module
 from service.audit.catalog import Facts
+from service.db.login_role import ensure_api_role
 from tests.support.audit import RunPolicies, run_sql
 from tests.support.database import TestDatabase, with_dbname
 
@@ -270,25 +272,93 @@ def test_changed_policy_expression_shows_both_versions(
     assert "ORG_ADMIN" in files and "ORG_ADMIN" not in live
 
 
+@pytest.fixture
+def api_login_role(scratch_copy: str) -> Iterator[str]:
+    """A login role made in the scratch copy the way `db migrate` makes rls_iam_api."""
+    role = f"rls_iam_api_check_{uuid.uuid4().hex[:6]}"
+    ensure_api_role(scratch_copy, uuid.uuid4().hex, role)
+    try:
+        yield role
+    finally:
+        # Its grants live in the copy: drop them before the cluster-wide role.
+        run_sql(scratch_copy, f"drop owned by {role}; drop role {role}")
+
+
 @pytest.mark.usefixtures("cached_expected")
-def test_a_login_role_allowed_more_than_the_request_roles_is_drift(
+def test_the_login_role_db_migrate_makes_checks_clean(
+    scratch_copy: str, api_login_role: str, policies: RunPolicies
+) -> None:
+    code, out, _ = policies("check", "--database-url", scratch_copy, "--api-role", api_login_role)
+    assert code == 0, out
+
+
+# What a login role of the API may not hold beyond its memberships and the
+# context statement's grants, and what the check prints for it (the role
+# takes its grants and memberships with it when the fixture drops it).
+API_ROLE_EXTRAS: dict[str, tuple[str, list[str]]] = {
+    "membership of the definer": (
+        "grant iam_definer to {role}",
+        [
+            "role {role} (API login role) member of iam_definer: not in the files;"
+            " the database has: granted"
+        ],
+    ),
+    "another definer function": (
+        "grant execute on function iam.login_lookup(text, uuid) to {role}",
+        [
+            "grant on function iam.login_lookup(text,uuid) to {role}: not in the files;"
+            " the database has: EXECUTE"
+        ],
+    ),
+    "a table": (
+        "grant select on iam.users to {role}",
+        ["grant on table iam.users to {role}: not in the files; the database has: SELECT"],
+    ),
+    "create in the schema": (
+        "grant create on schema iam to {role}",
+        [
+            "grant on schema iam to {role}: differs",
+            "    the files say:    USAGE",
+            "    the database has: CREATE, USAGE",
+        ],
+    ),
+}
+
+
+@pytest.mark.parametrize("extra", list(API_ROLE_EXTRAS), ids=list(API_ROLE_EXTRAS))
+@pytest.mark.usefixtures("cached_expected")
+def test_a_login_role_allowed_more_is_drift(
+    extra: str, scratch_copy: str, api_login_role: str, policies: RunPolicies
+) -> None:
+    statement, lines = API_ROLE_EXTRAS[extra]
+    run_sql(scratch_copy, statement.format(role=api_login_role))
+    code, out, _ = policies("check", "--database-url", scratch_copy, "--api-role", api_login_role)
+    assert code == 1, out
+    assert out.splitlines()[1:] == [line.format(role=api_login_role) for line in lines], out
+
+
+@pytest.mark.usefixtures("cached_expected")
+def test_a_login_role_without_the_context_grants_is_told_so(
     scratch_copy: str, server_conninfo: str, policies: RunPolicies
 ) -> None:
+    """A role made by hand with the memberships only: its requests take one statement
+    more, so the check names the grants `db migrate` would have given it."""
     role = f"rls_iam_api_check_{uuid.uuid4().hex[:6]}"
     run_sql(
-        server_conninfo, f"create role {role} login; grant iam_anon, iam_authenticated to {role}"
+        server_conninfo,
+        f"create role {role} login noinherit; grant iam_anon, iam_authenticated to {role}",
     )
     try:
-        code, out, _ = policies("check", "--database-url", scratch_copy, "--api-role", role)
-        assert code == 0, out
-        run_sql(server_conninfo, f"grant iam_definer to {role}")
         code, out, _ = policies("check", "--database-url", scratch_copy, "--api-role", role)
     finally:
         run_sql(server_conninfo, f"drop role {role}")
     assert code == 1
     assert out.splitlines()[1:] == [
-        f"role {role} (API login role) member of iam_definer: not in the files;"
-        " the database has: granted"
+        f"grant on function iam.request_caller(uuid,uuid) to {role}: missing from the database;"
+        " the files say: EXECUTE",
+        f"grant on function iam.request_session(uuid,uuid) to {role}: missing from the database;"
+        " the files say: EXECUTE",
+        f"grant on schema iam to {role}: missing from the database; the files say: USAGE",
     ]
 
 

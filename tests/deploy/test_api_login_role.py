@@ -8,14 +8,19 @@ from __future__ import annotations
 
 import stat
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
+from fastapi.testclient import TestClient
 
 from service.audit.cli import main as policies_main
+from service.db import runner
 from service.db.login_role import as_api_role, ensure_api_role, local_password
+from service.http.app import create_app
+from tests.support.api import make_settings, register
 from tests.support.database import TestDatabase
 
 
@@ -28,7 +33,9 @@ def api_role(database: TestDatabase) -> Iterator[tuple[str, str]]:
     try:
         yield name, as_api_role(database.conninfo, password, name)
     finally:
-        with psycopg.connect(database.server_conninfo, autocommit=True) as conn:
+        # Its grants live in the session's database: drop them before the role.
+        with psycopg.connect(database.conninfo, autocommit=True) as conn:
+            conn.execute(f"drop owned by {name}")
             conn.execute(f"drop role if exists {name}")
 
 
@@ -57,6 +64,42 @@ def test_the_login_role_cannot_become_the_definer_or_skip_policies(
             " where rolname = current_user)"
         ).fetchone()
         assert owned == (0,)
+
+
+def test_the_api_as_the_login_role_reads_the_caller_in_the_context_statement(
+    database: TestDatabase, api_role: tuple[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The default deployment's requests are two statements: the context statement
+    (which reads the caller and checks the session) and the route's own."""
+    verdicts = _RecordedVerdicts()
+    monkeypatch.setattr(runner, "_reads_caller_in_context", verdicts)
+    _, conninfo = api_role
+    settings = make_settings(database, database_url=conninfo)
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        actor = register(client, "login-role")
+        created = client.post("/projects", json={"name": "Two"}, headers=actor.headers)
+        assert created.status_code == 201, created.text
+        listed = client.get("/projects", headers=actor.headers)
+        assert [p["name"] for p in listed.json()["items"]] == ["Two"]
+        assert client.post("/auth/logout", headers=actor.headers).status_code == 204
+        assert client.get("/projects", headers=actor.headers).status_code == 401
+    # One verdict per tenant request (authenticated ones included), each the
+    # two-statement form.
+    assert len(verdicts.answers) >= 4
+    assert all(verdicts.answers), verdicts.answers
+
+
+class _RecordedVerdicts(weakref.WeakKeyDictionary[runner.Conn, bool]):
+    """The runner's per-connection verdicts, with the answer of every lookup kept."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.answers: list[bool] = []
+
+    def get(self, key: runner.Conn, default: bool = False) -> bool:  # type: ignore[override]
+        answer = super().get(key, default)
+        self.answers.append(bool(answer))
+        return bool(answer)
 
 
 def test_as_itself_the_login_role_reads_nothing(api_role: tuple[str, str]) -> None:

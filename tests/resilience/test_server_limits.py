@@ -7,6 +7,7 @@ and a few dozen connections per attack.
 
 from __future__ import annotations
 
+import json
 import socket
 import statistics
 import threading
@@ -204,3 +205,66 @@ def test_keep_alive_connections_serve_many_requests(server: ApiServer) -> None:
     with httpx.Client(base_url=server.base_url) as client:
         for _ in range(20):
             assert client.get("/healthz").status_code == 200
+
+
+def http_response(received: bytes) -> tuple[str, dict[str, str], bytes]:
+    """The status line, headers (lower-case names) and body of a raw response."""
+    head, _, body = received.partition(b"\r\n\r\n")
+    status, *lines = head.decode("latin-1").split("\r\n")
+    headers = {}
+    for line in lines:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    return status, headers, body
+
+
+def test_the_431_is_a_problem_like_any_other(server: ApiServer) -> None:
+    sock = connect(server)
+    try:
+        # Over the limit at once, so the server answers before it reads on.
+        sock.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 20_000 + b"\r\n\r\n")
+        closed, received = closed_by_server(sock, 5)
+    finally:
+        sock.close()
+    assert closed
+    status, headers, body = http_response(received)
+    assert status.startswith("HTTP/1.1 431 "), status
+    assert headers["content-type"] == "application/problem+json"
+    problem = json.loads(body)
+    assert problem["type"] == "/problems/headers-too-large"
+    assert problem["status"] == 431
+    assert problem["request_id"] == headers["x-request-id"]
+
+
+def test_past_the_connection_limit_the_503_is_a_problem(database: TestDatabase) -> None:
+    limit = 3
+    api = ApiServer(env=server_env(api_database_url(database), SERVER_MAX_CONNECTIONS=str(limit)))
+    api.start()
+    idle: list[socket.socket] = []
+    try:
+        # Idle connections count: with limit - 1 of them open, the next
+        # connection reaches the limit.
+        idle = [connect(api) for _ in range(limit - 1)]
+        deadline = time.monotonic() + 5
+        refused = httpx.get(f"{api.base_url}/healthz", timeout=5)
+        while refused.status_code != 503 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the server may not have accepted the idle ones yet
+            refused = httpx.get(f"{api.base_url}/healthz", timeout=5)
+        assert refused.status_code == 503, refused.text
+        assert refused.headers["content-type"] == "application/problem+json"
+        problem = refused.json()
+        assert problem["type"] == "/problems/overloaded"
+        assert problem["request_id"] == refused.headers["x-request-id"]
+        for sock in idle:
+            sock.close()
+        idle = []
+        deadline = time.monotonic() + 5
+        served = httpx.get(f"{api.base_url}/healthz", timeout=5)
+        while served.status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.05)
+            served = httpx.get(f"{api.base_url}/healthz", timeout=5)
+        assert served.status_code == 200
+    finally:
+        for sock in idle:
+            sock.close()
+        api.stop()

@@ -51,6 +51,7 @@ def login_body(email: str, password: str = PASSWORD) -> dict[str, str]:
 def assert_throttled(response: httpx.Response) -> int:
     assert response.status_code == 429, response.text
     assert response.headers["content-type"] == "application/problem+json"
+    assert response.json()["type"] == "/problems/rate-limited"
     retry_after = response.headers["retry-after"]
     assert retry_after.isdigit(), retry_after
     # A sliding window weighs the window before as if its hits were spread

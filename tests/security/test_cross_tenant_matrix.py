@@ -32,8 +32,8 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from service.http.pagination import encode_cursor
-from tests.support.api import PASSWORD, Actor, add_member, register, unique_email
+from service.http.pagination import CursorCodec
+from tests.support.api import PASSWORD, TEST_SECRET, Actor, add_member, register, unique_email
 from tests.support.database import TestDatabase
 
 ACTORS = ("admin_a", "user_a", "read_only_a", "admin_b", "removed", "anonymous")
@@ -245,9 +245,11 @@ class World:
         self.cache.pop((op, side), None)
 
 
-def _cursor(key: str) -> str:
-    # A position far in the future: the page starts at the newest row and holds everything.
-    return encode_cursor(int((time.time() + 86_400) * 1_000_000), key)
+def _cursor(list_name: str, key: str) -> str:
+    # A position far in the future, signed as the list signs its own: the page
+    # starts at the newest row and holds everything.
+    micros = int((time.time() + 86_400) * 1_000_000)
+    return CursorCodec(TEST_SECRET).encode(list_name, micros, key)
 
 
 def _key_for(world: World, target: str, kind: str) -> str:
@@ -322,7 +324,8 @@ def build(world: World, op: tuple[str, str], actor: str, target: str) -> Request
     }
     if method == "GET" and path in lists:
         kind = lists[path]
-        return Request(method, path, params={"cursor": _cursor(_key_for(world, target, kind))})
+        cursor = _cursor(path.strip("/"), _key_for(world, target, kind))
+        return Request(method, path, params={"cursor": cursor})
     if op == ("POST", "/invitations"):
         email = (
             world.target(name, side, world.fresh_member).email

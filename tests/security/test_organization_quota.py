@@ -23,6 +23,7 @@ def test_organization_creation_is_limited_per_user(database: TestDatabase) -> No
         before = owner_sql(database, "select count(*) from iam.organizations")
         refused = client.post("/organizations", json={"name": "Q"}, headers=admin.headers)
         body = assert_problem(refused, 429)
+        assert body["type"] == "/problems/organization-quota"
         retry_after = int(refused.headers["retry-after"])
         # A sliding window weighs the hour before as if its creations were
         # spread evenly: the wait can reach past one hour, never past two.

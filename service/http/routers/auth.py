@@ -21,8 +21,19 @@ from service.db.queries.throttle import (
 from service.db.runner import SET_TENANT_CONTEXT_ONLY, anon_transaction, tenant_context
 from service.http.client_ip import client_ip, client_key
 from service.http.deps import CallerRunner, IdentityRunner, State
-from service.http.errors import Problem, not_found, too_many_requests, unauthorized
-from service.http.responses import problems
+from service.http.errors import not_found, too_many_requests, unauthorized
+from service.http.openapi import ANY_MEMBER_OR_NO_ORGANIZATION, PUBLIC, SIGNED_IN, operation
+from service.http.problem_types import (
+    CONCURRENT_CHANGE,
+    EMAIL_TAKEN,
+    INVALID_CREDENTIALS,
+    INVITATION_NOT_FOUND,
+    NOT_A_MEMBER,
+    NOT_FOUND,
+    RATE_LIMITED,
+    UNAUTHORIZED,
+    WRONG_PASSWORD,
+)
 from service.http.schemas import (
     LoginIn,
     MeOut,
@@ -38,9 +49,6 @@ from service.http.state import AppState
 from service.security.tokens import new_refresh_token
 
 router = APIRouter(prefix="/auth", tags=["auth"])
-
-_BAD_LOGIN = "Invalid email, password or organization."
-_BAD_PASSWORD = "The current password is not correct."  # noqa: S105 - a message
 
 
 def user_agent(request: Request) -> str | None:
@@ -72,9 +80,26 @@ def token_out(
 
 
 @router.post(
-    "/register", status_code=201, response_model=RegisterOut, responses=problems(404, 409, 429)
+    "/register",
+    status_code=201,
+    response_model=RegisterOut,
+    **operation(
+        "register",
+        "Register",
+        PUBLIC,
+        "Creates a user, an organization and the user's ORG_ADMIN membership in one"
+        " transaction, and answers with an access token and a refresh token for a new"
+        " session. With `invitation_token` instead of `organization_name`, the user joins"
+        " the inviting organization with the invited role (the email must be the invited"
+        " one). `Location` is `/auth/me`.",
+        EMAIL_TAKEN,
+        INVITATION_NOT_FOUND,
+        RATE_LIMITED,
+    ),
 )
-async def register(state: State, request: Request, body: RegisterIn) -> RegisterOut:
+async def register(
+    state: State, request: Request, response: Response, body: RegisterIn
+) -> RegisterOut:
     timeout = state.settings.database_statement_timeout_ms
     client = client_key(client_ip(request, state.settings.trusted_proxies))
     async with anon_transaction(state.pool, timeout) as conn:
@@ -96,7 +121,7 @@ async def register(state: State, request: Request, body: RegisterIn) -> Register
                     conn, body.email, password_hash, body.organization_name
                 )
         except UniqueViolation:
-            raise Problem(409, "An account with this email already exists.") from None
+            raise EMAIL_TAKEN.problem() from None
         session = await sessions.start(
             conn,
             created.user_id,
@@ -114,12 +139,26 @@ async def register(state: State, request: Request, body: RegisterIn) -> Register
         refresh_token=refresh_token,
         session_expires_at=session.expires_at,
     )
+    response.headers["Location"] = "/auth/me"
     return RegisterOut(
         **signed_in.model_dump(), user=UserOut(id=created.user_id, email=created.email)
     )
 
 
-@router.post("/login", response_model=TokenOut, responses=problems(401, 429))
+@router.post(
+    "/login",
+    response_model=TokenOut,
+    **operation(
+        "login",
+        "Log in",
+        PUBLIC,
+        "Starts a session: answers with an access token and a refresh token for the given"
+        " organization, or, without `organization_id`, for the organization the user joined"
+        " first (none when the user belongs to none).",
+        INVALID_CREDENTIALS,
+        RATE_LIMITED,
+    ),
+)
 async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
     settings = state.settings
     timeout = settings.database_statement_timeout_ms
@@ -147,7 +186,7 @@ async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
         # The pair's failure is already counted; the email's is counted now.
         async with anon_transaction(state.pool, timeout) as conn:
             await login_failed(conn, settings, body.email)
-        raise unauthorized(_BAD_LOGIN)
+        raise unauthorized(INVALID_CREDENTIALS.example, INVALID_CREDENTIALS)
     new_hash = None
     if state.passwords.needs_rehash(attempt.password_hash):
         new_hash = await state.passwords.hash(body.password)
@@ -180,7 +219,19 @@ async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
     )
 
 
-@router.get("/me", response_model=MeOut, responses=problems(401, 403))
+@router.get(
+    "/me",
+    response_model=MeOut,
+    **operation(
+        "getMe",
+        "Who am I",
+        ANY_MEMBER_OR_NO_ORGANIZATION,
+        "The caller, the token's organization, and the caller's role there now (read from"
+        " the membership, not from the token); both null for a token without an organization.",
+        UNAUTHORIZED,
+        NOT_A_MEMBER,
+    ),
+)
 async def me(tenant: CallerRunner) -> MeOut:
     found = await queries.me(tenant)
     return MeOut(
@@ -194,7 +245,19 @@ async def me(tenant: CallerRunner) -> MeOut:
     )
 
 
-@router.post("/switch-organization", response_model=TokenOut, responses=problems(401, 404))
+@router.post(
+    "/switch-organization",
+    response_model=TokenOut,
+    **operation(
+        "switchOrganization",
+        "Switch organization",
+        SIGNED_IN,
+        "Moves the caller's session to another organization the caller belongs to, and"
+        " answers with new tokens for it.",
+        UNAUTHORIZED,
+        NOT_FOUND,
+    ),
+)
 async def switch_organization(
     state: State, tenant: IdentityRunner, body: SwitchOrganizationIn
 ) -> TokenOut:
@@ -213,7 +276,21 @@ async def switch_organization(
     )
 
 
-@router.post("/password", status_code=204, responses=problems(401, 429))
+@router.post(
+    "/password",
+    status_code=204,
+    **operation(
+        "changePassword",
+        "Change password",
+        SIGNED_IN,
+        "Replaces the caller's password after checking the current one, under the same limits"
+        " as login, and ends every other session of the caller.",
+        UNAUTHORIZED,
+        WRONG_PASSWORD,
+        RATE_LIMITED,
+        CONCURRENT_CHANGE,
+    ),
+)
 async def change_password(
     state: State, request: Request, tenant: IdentityRunner, body: PasswordChangeIn
 ) -> Response:
@@ -242,7 +319,7 @@ async def change_password(
     ):
         async with anon_transaction(state.pool, timeout) as conn:
             await login_failed(conn, settings, email)
-        raise unauthorized(_BAD_PASSWORD)
+        raise unauthorized(WRONG_PASSWORD.example, WRONG_PASSWORD)
     new_hash = await state.passwords.hash(body.new_password)
     # One transaction: the hash is replaced only if it is still the one
     # verified (compare-and-set), and every other session ends with it.
@@ -258,5 +335,5 @@ async def change_password(
             )
             await conn.execute(sessions.END_OTHERS)
     if not changed:
-        raise Problem(409, "The password was changed concurrently; retry.")
+        raise CONCURRENT_CHANGE.problem("The password was changed concurrently; retry.")
     return Response(status_code=204)
