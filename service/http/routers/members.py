@@ -20,7 +20,6 @@ router = APIRouter(prefix="/members", tags=["members"])
 LIST = "members"
 
 
-
 @router.get(
     "",
     response_model=MemberPage,

@@ -139,7 +139,7 @@ async def rename_organization(
     status_code=204,
     **operation(
         "deleteOrganization",
-        "Delete the organization",
+        "Remove the organization",
         ADMIN,
         "Deletes the token's organization with its memberships, projects and invitations,"
         " in one transaction. Its members' tokens get 403 `not-a-member` from the next"
