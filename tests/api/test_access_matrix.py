@@ -370,7 +370,7 @@ def test_post_members_no_longer_adds_anyone(client: TestClient, world: World) ->
         headers=world.a.admin.headers,
     )
     assert_problem(response, 405)
-    assert response.headers["allow"] == "GET"
+    assert response.headers["allow"] == "GET, HEAD"
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -57,9 +57,32 @@ def test_already_member(client: TestClient) -> None:
     admin = register(client)
     member = add_member(client, admin, "ORG_USER")
     response = client.post(
-        "/members", json={"email": member.email, "role": "READ_ONLY"}, headers=admin.headers
+        "/invitations", json={"email": member.email, "role": "READ_ONLY"}, headers=admin.headers
     )
     assert problem_type(response, 409) == "/problems/already-member"
+
+
+def test_invitation_pending_and_not_found(client: TestClient) -> None:
+    admin = register(client)
+    email = unique_email()
+    first = client.post(
+        "/invitations", json={"email": email, "role": "READ_ONLY"}, headers=admin.headers
+    )
+    assert first.status_code == 201
+    again = client.post(
+        "/invitations", json={"email": email, "role": "ORG_USER"}, headers=admin.headers
+    )
+    assert problem_type(again, 409) == "/problems/invitation-pending"
+    stranger = register(client)
+    wrong_email = client.post(
+        "/invitations/accept", json={"token": first.json()["token"]}, headers=stranger.headers
+    )
+    assert problem_type(wrong_email, 404) == "/problems/invitation-not-found"
+    unknown = client.post(
+        "/invitations/accept", json={"token": "not-a-real-token"}, headers=stranger.headers
+    )
+    assert problem_type(unknown, 404) == "/problems/invitation-not-found"
+    assert unknown.json()["detail"] == wrong_email.json()["detail"]
 
 
 def test_last_admin(client: TestClient) -> None:
