@@ -29,7 +29,9 @@ ORG = "md5('o' || :o)::uuid"
 USER = "md5('u' || :u)::uuid"
 SESSION = "md5('s' || :u)::uuid"
 PROJECT = "md5('p' || :k)::uuid"
-# The API's context statement, its parameters computed from pgbench variables.
+# The API's context statement, its parameters computed from pgbench variables
+# (the request id: one of the API's generated ones).
+REQUEST_ID = "0f1e2d3c4b5a69788796a5b4c3d2e1f0"
 # The context statement without the session check, to measure what the check costs.
 SET_TENANT_CONTEXT_UNCHECKED = SET_TENANT_CONTEXT.replace(", session.is_live", "").replace(
     SESSION_CHECK, ""
@@ -40,6 +42,7 @@ PARAMETERS = {
     "org_id": f"{ORG}::text",
     "statement_timeout": ":timeout",
     "session_id": f"{SESSION}::text",
+    "request_id": f"'{REQUEST_ID}'",
 }
 CONTEXT = SET_TENANT_CONTEXT % PARAMETERS
 CONTEXT_UNCHECKED = SET_TENANT_CONTEXT_UNCHECKED % PARAMETERS

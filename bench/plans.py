@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg import sql
 
-from service.db.queries import projects
+from service.db.queries import audit_events, projects
 from service.db.runner import SET_TENANT_CONTEXT_ONLY, tenant_context
 
 Conn = psycopg.Connection[Any]
@@ -29,7 +29,7 @@ INDEX_SCANS = frozenset({"Index Scan", "Index Only Scan", "Bitmap Index Scan"})
 class HotQuery:
     name: str
     sql: str
-    index: str  # the index every access to iam.projects must use
+    index: str  # the index every access to the table must use; "prefix_*": any such index
 
 
 HOT_QUERIES = (
@@ -38,6 +38,32 @@ HOT_QUERIES = (
     HotQuery("get by id", projects.GET, "projects_pkey"),
     HotQuery("update by id", projects.UPDATE, "projects_pkey"),
     HotQuery("delete by id", projects.DELETE, "projects_pkey"),
+)
+
+
+# GET /audit-events: each filter, as the API builds its statement, and the
+# index that must serve it (db/migrations/*_create_audit_events.sql).
+AUDIT_QUERIES = (
+    HotQuery("audit first page", audit_events.page_statement((), False), "audit_events_pkey"),
+    HotQuery("audit after cursor", audit_events.page_statement((), True), "audit_events_pkey"),
+    # No index of its own: any index of the organization's events will do
+    # (the planner picks one, then keeps the matching rows), never the table.
+    HotQuery("audit by action", audit_events.page_statement(("action",), False), "audit_events_*"),
+    HotQuery(
+        "audit by actor",
+        audit_events.page_statement(("actor_user_id",), False),
+        "audit_events_org_actor_idx",
+    ),
+    HotQuery(
+        "audit by target",
+        audit_events.page_statement(("target_id",), False),
+        "audit_events_org_target_idx",
+    ),
+    HotQuery(
+        "audit in a time range",
+        audit_events.page_statement(("since", "until"), False),
+        "audit_events_pkey",
+    ),
 )
 
 
@@ -52,6 +78,33 @@ def hot_query_params(
     if query.name == "update by id":
         return {"id": project, "name": None, "description": "x", "set_description": True}
     return {"id": project}
+
+
+def audit_query_params(conn: Conn, org_id: uuid.UUID) -> dict[str, Any]:
+    """Parameters of every audit query for one organization: filters that match some of
+    its events, a cursor 90% down its log, and the range between 10% and 90% down."""
+    rows = conn.execute(
+        "select (extract(epoch from occurred_at) * 1000000)::bigint, id, occurred_at, target_id"
+        " from iam.audit_events where organization_id = %s order by occurred_at desc, id desc",
+        (org_id,),
+    ).fetchall()
+    micros, after_id, occurred, target = rows[int(len(rows) * 0.9)]
+    return {
+        "limit": 50,
+        "after_micros": micros,
+        "after_id": after_id,
+        "action": "member.added",
+        "actor_user_id": uuid.uuid4(),
+        "target_id": target,
+        "since": occurred,
+        "until": rows[int(len(rows) * 0.1)][2],
+    }
+
+
+def params_of(query: HotQuery, params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters query names, out of a larger set."""
+    names = set(to_positional(query.sql)[1])
+    return {name: value for name, value in params.items() if name in names}
 
 
 @dataclass(frozen=True)
@@ -113,11 +166,16 @@ def nodes(plan: Mapping[str, Any]) -> Iterator[Mapping[str, Any]]:
 
 def project_accesses(plan: Mapping[str, Any]) -> list[Access]:
     """Every node that reads iam.projects: scans of the table and of its indexes."""
+    return table_accesses(plan, "projects")
+
+
+def table_accesses(plan: Mapping[str, Any], table: str) -> list[Access]:
+    """Every node that reads iam.<table>: scans of the table and of its indexes."""
     found = []
     for node in nodes(plan):
         relation = node.get("Relation Name")
         index = node.get("Index Name")
-        if relation == "projects" or (index is not None and str(index).startswith("projects_")):
+        if relation == table or (index is not None and str(index).startswith(f"{table}_")):
             found.append(Access(str(node["Node Type"]), None if index is None else str(index)))
     return found
 
@@ -126,13 +184,19 @@ def describe(accesses: list[Access]) -> str:
     return ", ".join(f"{a.node} on {a.index}" if a.index else a.node for a in accesses)
 
 
+def _is(name: str | None, index: str) -> bool:
+    if index.endswith("*"):
+        return name is not None and name.startswith(index[:-1])
+    return name == index
+
+
 def uses_only(accesses: list[Access], index: str) -> bool:
     """True when iam.projects is read, and only through index (or a bitmap heap scan of it)."""
     if not accesses:
         return False
     for access in accesses:
         if access.node in INDEX_SCANS:
-            if access.index != index:
+            if not _is(access.index, index):
                 return False
         elif access.node not in {"Bitmap Heap Scan", "ModifyTable"}:
             return False

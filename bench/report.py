@@ -114,7 +114,7 @@ def _plans(report: Report) -> list[str]:
         "data. Custom plan: the first executions; generic plan: what a prepared statement may",
         "switch to after five.",
         "",
-        *_table(["query", "custom plan reads iam.projects by", "generic plan", "index only"], rows),
+        *_table(["query", "custom plan reads its table by", "generic plan", "index only"], rows),
     ]
 
 

@@ -122,6 +122,30 @@ def check_plans(conninfo: str, plan: Plan) -> list[PlanCheck]:
             checks.append(
                 PlanCheck(query.name, plans.describe(found[False]), plans.describe(found[True]), ok)
             )
+    return checks + check_audit_plans(conninfo)
+
+
+def check_audit_plans(conninfo: str) -> list[PlanCheck]:
+    """EXPLAIN of GET /audit-events, with each filter, for the big tenant."""
+    checks = []
+    with psycopg.connect(conninfo) as conn:
+        every = plans.audit_query_params(conn, org_id(BIG_TENANT))
+        for query in plans.AUDIT_QUERIES:
+            found = {}
+            for generic in (False, True):
+                tree = plans.explain(
+                    conn,
+                    query.sql,
+                    plans.params_of(query, every),
+                    user_id(admin_of(BIG_TENANT)),
+                    org_id(BIG_TENANT),
+                    generic=generic,
+                )
+                found[generic] = plans.table_accesses(tree, "audit_events")
+            ok = all(plans.uses_only(found[g], query.index) for g in (False, True))
+            checks.append(
+                PlanCheck(query.name, plans.describe(found[False]), plans.describe(found[True]), ok)
+            )
     return checks
 
 

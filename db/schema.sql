@@ -126,6 +126,128 @@ $$;
 
 
 --
+-- Name: audit_forget_organization(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.audit_forget_organization() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  delete from iam.audit_events as e where e.organization_id = old.id;
+  return null;
+end
+$$;
+
+
+--
+-- Name: audit_membership_change(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.audit_membership_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_changes jsonb := iam.audit_pair('role', old.role, new.role);
+  v_action text;
+begin
+  if tg_op = 'INSERT' then
+    v_action := 'member.added';
+  elsif tg_op = 'UPDATE' then
+    if v_changes = '{}' then
+      return null;
+    end if;
+    v_action := 'member.role_changed';
+  else
+    if not exists (select 1 from iam.organizations as o where o.id = old.organization_id) then
+      return null;
+    end if;
+    v_action := case when old.user_id = iam.current_user_id() then 'member.left'
+                     else 'member.removed' end;
+  end if;
+  insert into iam.audit_events
+    (organization_id, actor_user_id, action, target_type, target_id, changes, request_id)
+  values (coalesce(new.organization_id, old.organization_id),
+          coalesce(iam.current_user_id(), case when tg_op = 'INSERT' then new.user_id end),
+          v_action, 'member', coalesce(new.user_id, old.user_id), v_changes,
+          iam.current_request_id());
+  return null;
+end
+$$;
+
+
+--
+-- Name: audit_organization_change(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.audit_organization_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_changes jsonb := iam.audit_pair('name', old.name, new.name);
+begin
+  if tg_op = 'UPDATE' and v_changes = '{}' then
+    return null;
+  end if;
+  insert into iam.audit_events
+    (organization_id, actor_user_id, action, target_type, target_id, changes, request_id)
+  values (new.id, iam.current_user_id(),
+          case tg_op when 'INSERT' then 'organization.created' else 'organization.renamed' end,
+          'organization', new.id, v_changes, iam.current_request_id());
+  return null;
+end
+$$;
+
+
+--
+-- Name: audit_pair(text, anyelement, anyelement); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.audit_pair(p_column text, p_old anyelement, p_new anyelement) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    AS $$
+  select case when p_old is distinct from p_new
+              then pg_catalog.jsonb_build_object(
+                     p_column, pg_catalog.jsonb_build_object('old', p_old, 'new', p_new))
+              else '{}'::jsonb end
+$$;
+
+
+--
+-- Name: audit_project_change(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.audit_project_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+declare
+  v_changes jsonb := iam.audit_pair('name', old.name, new.name)
+                  || iam.audit_pair('description', old.description, new.description)
+                  || iam.audit_pair('created_by_user_id', old.created_by_user_id,
+                                    new.created_by_user_id);
+begin
+  if tg_op = 'UPDATE' and v_changes = '{}' then
+    return null;
+  end if;
+  if tg_op = 'DELETE'
+     and not exists (select 1 from iam.organizations as o where o.id = old.organization_id) then
+    return null;
+  end if;
+  insert into iam.audit_events
+    (organization_id, actor_user_id, action, target_type, target_id, changes, request_id)
+  values (coalesce(new.organization_id, old.organization_id), iam.current_user_id(),
+          case tg_op when 'INSERT' then 'project.created' when 'UPDATE' then 'project.updated'
+                     else 'project.deleted' end,
+          'project', coalesce(new.id, old.id), v_changes, iam.current_request_id());
+  return null;
+end
+$$;
+
+
+--
 -- Name: create_organization(text); Type: FUNCTION; Schema: iam; Owner: -
 --
 
@@ -164,6 +286,17 @@ CREATE FUNCTION iam.current_org_id() RETURNS uuid
     LANGUAGE sql STABLE
     AS $$
   select nullif(pg_catalog.current_setting('iam.org_id', true), '')::uuid
+$$;
+
+
+--
+-- Name: current_request_id(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.current_request_id() RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+  select pg_catalog.left(nullif(pg_catalog.current_setting('iam.request_id', true), ''), 128)
 $$;
 
 
@@ -353,6 +486,18 @@ CREATE FUNCTION iam.login_succeeded(p_client text, p_email text, p_failure_windo
     AS $$
   delete from iam.rate_limit_buckets
   where bucket = iam.rate_limit_key('login-pair', p_email || ' ' || p_client);
+$$;
+
+
+--
+-- Name: may_read_audit_events(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.may_read_audit_events() RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO ''
+    AS $$
+  select coalesce(iam.member_role() = 'ORG_ADMIN', false)
 $$;
 
 
@@ -904,6 +1049,27 @@ SET default_tablespace = '';
 SET default_table_access_method = heap;
 
 --
+-- Name: audit_events; Type: TABLE; Schema: iam; Owner: -
+--
+
+CREATE TABLE iam.audit_events (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    organization_id uuid NOT NULL,
+    actor_user_id uuid,
+    action text NOT NULL,
+    target_type text NOT NULL,
+    target_id uuid NOT NULL,
+    changes jsonb NOT NULL,
+    request_id text,
+    occurred_at timestamp with time zone DEFAULT clock_timestamp() NOT NULL,
+    CONSTRAINT audit_events_request_id_check CHECK ((char_length(request_id) <= 128))
+);
+ALTER TABLE ONLY iam.audit_events ALTER COLUMN request_id SET STATISTICS 0;
+
+ALTER TABLE ONLY iam.audit_events FORCE ROW LEVEL SECURITY;
+
+
+--
 -- Name: invitations; Type: TABLE; Schema: iam; Owner: -
 --
 
@@ -1097,6 +1263,14 @@ CREATE TABLE iam_migrations.schema_migrations (
 
 
 --
+-- Name: audit_events audit_events_pkey; Type: CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.audit_events
+    ADD CONSTRAINT audit_events_pkey PRIMARY KEY (organization_id, occurred_at, id);
+
+
+--
 -- Name: invitations invitations_pkey; Type: CONSTRAINT; Schema: iam; Owner: -
 --
 
@@ -1198,6 +1372,20 @@ ALTER TABLE ONLY iam_migrations.policy_files
 
 ALTER TABLE ONLY iam_migrations.schema_migrations
     ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+
+--
+-- Name: audit_events_org_actor_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX audit_events_org_actor_idx ON iam.audit_events USING btree (organization_id, actor_user_id, occurred_at, id);
+
+
+--
+-- Name: audit_events_org_target_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX audit_events_org_target_idx ON iam.audit_events USING btree (organization_id, target_id, occurred_at, id);
 
 
 --
@@ -1327,6 +1515,13 @@ CREATE TRIGGER invitations_admit BEFORE INSERT ON iam.invitations FOR EACH ROW E
 
 
 --
+-- Name: organization_memberships organization_memberships_audit; Type: TRIGGER; Schema: iam; Owner: -
+--
+
+CREATE TRIGGER organization_memberships_audit AFTER INSERT OR DELETE OR UPDATE OF role ON iam.organization_memberships FOR EACH ROW EXECUTE FUNCTION iam.audit_membership_change();
+
+
+--
 -- Name: organization_memberships organization_memberships_keep_last_admin; Type: TRIGGER; Schema: iam; Owner: -
 --
 
@@ -1341,10 +1536,31 @@ CREATE TRIGGER organization_memberships_lock_change BEFORE DELETE OR UPDATE OF r
 
 
 --
+-- Name: organizations organizations_audit; Type: TRIGGER; Schema: iam; Owner: -
+--
+
+CREATE TRIGGER organizations_audit AFTER INSERT OR UPDATE OF name ON iam.organizations FOR EACH ROW EXECUTE FUNCTION iam.audit_organization_change();
+
+
+--
+-- Name: organizations organizations_audit_forget; Type: TRIGGER; Schema: iam; Owner: -
+--
+
+CREATE TRIGGER organizations_audit_forget AFTER DELETE ON iam.organizations FOR EACH ROW EXECUTE FUNCTION iam.audit_forget_organization();
+
+
+--
 -- Name: organizations organizations_touch_updated_at; Type: TRIGGER; Schema: iam; Owner: -
 --
 
 CREATE TRIGGER organizations_touch_updated_at BEFORE UPDATE ON iam.organizations FOR EACH ROW EXECUTE FUNCTION iam.touch_updated_at();
+
+
+--
+-- Name: projects projects_audit; Type: TRIGGER; Schema: iam; Owner: -
+--
+
+CREATE TRIGGER projects_audit AFTER INSERT OR DELETE OR UPDATE ON iam.projects FOR EACH ROW EXECUTE FUNCTION iam.audit_project_change();
 
 
 --
@@ -1492,6 +1708,13 @@ CREATE POLICY "Admins can invite into their organization" ON iam.invitations FOR
 
 
 --
+-- Name: audit_events Admins can read their organization's audit events; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Admins can read their organization's audit events" ON iam.audit_events FOR SELECT TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ( SELECT iam.may_read_audit_events() AS may_read_audit_events)));
+
+
+--
 -- Name: invitations Admins can read their organization's invitations; Type: POLICY; Schema: iam; Owner: -
 --
 
@@ -1517,6 +1740,31 @@ CREATE POLICY "Admins can rename their organization" ON iam.organizations FOR UP
 --
 
 CREATE POLICY "Admins can revoke their organization's invitations" ON iam.invitations FOR DELETE TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
+
+
+--
+-- Name: audit_events Audit triggers can delete the events of deleted organizations; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Audit triggers can delete the events of deleted organizations" ON iam.audit_events FOR DELETE TO iam_definer USING ((NOT (EXISTS ( SELECT 1
+   FROM iam.organizations o
+  WHERE (o.id = audit_events.organization_id)))));
+
+
+--
+-- Name: audit_events Audit triggers can record events; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Audit triggers can record events" ON iam.audit_events FOR INSERT TO iam_definer WITH CHECK (true);
+
+
+--
+-- Name: audit_events Audit triggers can see the events of deleted organizations; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Audit triggers can see the events of deleted organizations" ON iam.audit_events FOR SELECT TO iam_definer USING ((NOT (EXISTS ( SELECT 1
+   FROM iam.organizations o
+  WHERE (o.id = audit_events.organization_id)))));
 
 
 --
@@ -1739,6 +1987,12 @@ CREATE POLICY "Users can read their own sessions" ON iam.sessions FOR SELECT TO 
 
 
 --
+-- Name: audit_events; Type: ROW SECURITY; Schema: iam; Owner: -
+--
+
+ALTER TABLE iam.audit_events ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: invitations; Type: ROW SECURITY; Schema: iam; Owner: -
 --
 
@@ -1818,6 +2072,7 @@ INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261130130000'),
     ('20261130130100'),
     ('20261130140000'),
+    ('20261130150000'),
     ('20261130160000'),
     ('20261130160100'),
     ('20261130160200'),

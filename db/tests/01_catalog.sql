@@ -13,7 +13,8 @@ select has_schema('iam');
 select tables_are(
   'iam',
   array['organizations', 'users', 'organization_memberships', 'projects', 'invitations',
-        'rate_limit_buckets', 'password_hash_handouts', 'sessions', 'refresh_tokens'],
+        'rate_limit_buckets', 'password_hash_handouts', 'sessions', 'refresh_tokens',
+        'audit_events'],
   'schema iam holds exactly the known tables'
 );
 
@@ -24,7 +25,8 @@ select results_eq(
      from pg_catalog.pg_class
      where relnamespace = 'iam'::regnamespace and relkind in ('r', 'p')
      order by relname $$,
-  $$ values ('invitations', true, true),
+  $$ values ('audit_events', true, true),
+            ('invitations', true, true),
             ('organization_memberships', true, true),
             ('organizations', true, true),
             ('password_hash_handouts', true, true),
@@ -89,7 +91,11 @@ select results_eq(
      where schemaname = 'iam'
        and tablename not in ('rate_limit_buckets', 'password_hash_handouts')
      order by tablename, cmd, roles::text $$,
-  $$ values ('invitations', 'DELETE', array['iam_authenticated']),
+  $$ values ('audit_events', 'DELETE', array['iam_definer']),
+            ('audit_events', 'INSERT', array['iam_definer']),
+            ('audit_events', 'SELECT', array['iam_authenticated']),
+            ('audit_events', 'SELECT', array['iam_definer']),
+            ('invitations', 'DELETE', array['iam_authenticated']),
             ('invitations', 'DELETE', array['iam_definer']),
             ('invitations', 'INSERT', array['iam_authenticated']),
             ('invitations', 'SELECT', array['iam_authenticated']),

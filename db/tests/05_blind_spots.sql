@@ -32,7 +32,7 @@ begin
 end
 $$;
 
-select plan(21);
+select plan(22);
 
 -- ============================================================ column additions
 -- Every column of every table, exactly: a new column must be reviewed here
@@ -50,6 +50,8 @@ select columns_are('iam', 'invitations', array['id', 'organization_id', 'email',
 select columns_are('iam', 'rate_limit_buckets', array['bucket', 'window_start', 'hits']);
 select columns_are('iam', 'password_hash_handouts',
   array['id', 'user_id', 'hash_digest', 'handed_out_at', 'used_at']);
+select columns_are('iam', 'audit_events', array['id', 'organization_id', 'actor_user_id',
+  'action', 'target_type', 'target_id', 'changes', 'request_id', 'occurred_at']);
 
 -- ============================================================== column grants
 -- What iam_authenticated may do with each column, whether it comes from a
@@ -63,7 +65,16 @@ select results_eq(
      where c.relnamespace = 'iam'::regnamespace and c.relkind in ('r', 'p')
        and pg_catalog.has_column_privilege('iam_authenticated', c.oid, a.attnum, p)
      group by 1, 2 order by 1, 2 $$,
-  $$ values ('invitations', 'accepted_at', 'SELECT'),
+  $$ values ('audit_events', 'action', 'SELECT'),
+            ('audit_events', 'actor_user_id', 'SELECT'),
+            ('audit_events', 'changes', 'SELECT'),
+            ('audit_events', 'id', 'SELECT'),
+            ('audit_events', 'occurred_at', 'SELECT'),
+            ('audit_events', 'organization_id', 'SELECT'),
+            ('audit_events', 'request_id', 'SELECT'),
+            ('audit_events', 'target_id', 'SELECT'),
+            ('audit_events', 'target_type', 'SELECT'),
+            ('invitations', 'accepted_at', 'SELECT'),
             ('invitations', 'accepted_by_user_id', 'SELECT'),
             ('invitations', 'created_at', 'SELECT'),
             ('invitations', 'email', 'INSERT,SELECT'),

@@ -49,6 +49,9 @@ class Seed:
     other_invitation: uuid.UUID
     admin_email: str
     fresh_email: str
+    # The audit events the seeding left in each organization.
+    events: frozenset[uuid.UUID]
+    other_events: frozenset[uuid.UUID]
 
     def actor(self, name: str) -> uuid.UUID | None:
         return {
@@ -120,6 +123,11 @@ def _read_tokens(conn: Conn, seed: Seed, actor: uuid.UUID | None) -> str:
     return ALLOWED if rows else DENIED
 
 
+def _read_audit_events(conn: Conn, seed: Seed, actor: uuid.UUID | None) -> str:
+    seen = _ids(conn, READ_AUDIT_EVENTS, _params(seed, actor))
+    return _visible(set(seed.events), seen, set(seed.other_events))
+
+
 def _statement(query: str) -> Probe:
     def probe(conn: Conn, seed: Seed, actor: uuid.UUID | None) -> str:
         return _affected(conn, query, _params(seed, actor))
@@ -162,6 +170,15 @@ CREATE_ORGANIZATION = "select id from iam.create_organization('matrix probe')"
 LEAVE = (
     "delete from iam.organization_memberships where organization_id = %(org)s and user_id = %(me)s"
 )
+READ_AUDIT_EVENTS = "select id from iam.audit_events"
+# The log is append-only: nobody inserts, changes or deletes an event by hand.
+FORGE_AUDIT_EVENT = (
+    "insert into iam.audit_events (organization_id, actor_user_id, action, target_type,"
+    " target_id, changes) values (%(org)s, %(co_admin)s, 'project.deleted', 'project',"
+    " %(project)s, '{}') returning id"
+)
+REWRITE_AUDIT_EVENT = "update iam.audit_events set actor_user_id = %(co_admin)s"
+ERASE_AUDIT_EVENT = "delete from iam.audit_events"
 # Before authentication: what a request without a token may ask the database.
 REGISTER = "select user_id from iam.register(%(fresh_email)s, 'not a hash', 'matrix probe')"
 # Reserves a failed attempt, hands out the stored hash for the API to
@@ -219,6 +236,25 @@ ACTIONS = (
         _statement(DELETE_ORGANIZATION),
     ),
     Action("leave_organization", "leave the organization", LEAVE, _statement(LEAVE)),
+    Action("read_audit_events", "read its audit log", READ_AUDIT_EVENTS, _read_audit_events),
+    Action(
+        "forge_audit_event",
+        "insert an audit event",
+        FORGE_AUDIT_EVENT,
+        _statement(FORGE_AUDIT_EVENT),
+    ),
+    Action(
+        "rewrite_audit_events",
+        "change an audit event",
+        REWRITE_AUDIT_EVENT,
+        _statement(REWRITE_AUDIT_EVENT),
+    ),
+    Action(
+        "erase_audit_events",
+        "delete an audit event",
+        ERASE_AUDIT_EVENT,
+        _statement(ERASE_AUDIT_EVENT),
+    ),
     Action("register", "register a user and an organization", REGISTER, _statement(REGISTER)),
     Action(
         "login_lookup",
@@ -253,7 +289,7 @@ def _attempt(conn: Conn, seed: Seed, actor: uuid.UUID | None, action: Action) ->
     try:
         with conn.transaction(force_rollback=True):
             if actor is None:
-                conn.execute(SET_ANON_CONTEXT, (STATEMENT_TIMEOUT_MS,))
+                conn.execute(SET_ANON_CONTEXT, (STATEMENT_TIMEOUT_MS, ""))
             else:
                 # Only the context: the policies read the caller's role themselves, on
                 # every schema version this release can roll back to.
@@ -345,6 +381,7 @@ def _seed(conn: Conn) -> Seed:
     member(org, read_only, "READ_ONLY")
     # The outsider is no lightweight: the ORG_ADMIN of the organization next door.
     member(other_org, outsider, "ORG_ADMIN")
+    first_project, other_project = project(org, admin), project(other_org, outsider)
     return Seed(
         org=org,
         other_org=other_org,
@@ -354,13 +391,20 @@ def _seed(conn: Conn) -> Seed:
         read_only=read_only,
         outsider=outsider,
         newcomer=newcomer,
-        project=project(org, admin),
-        other_project=project(other_org, outsider),
+        project=first_project,
+        other_project=other_project,
         invitation=invitation(org, admin),
         other_invitation=invitation(other_org, outsider),
         admin_email=f"matrix-admin-{tag}@example.invalid",
         fresh_email=f"matrix-fresh-{tag}@example.invalid",
+        events=_events(conn, org),
+        other_events=_events(conn, other_org),
     )
+
+
+def _events(conn: Conn, org: uuid.UUID) -> frozenset[uuid.UUID]:
+    rows = conn.execute("select id from iam.audit_events where organization_id = %s", (org,))
+    return frozenset(uuid.UUID(str(row[0])) for row in rows)
 
 
 def _returning_id(conn: Conn, query: str, params: tuple[object, ...]) -> uuid.UUID:

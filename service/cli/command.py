@@ -81,6 +81,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     policies = commands.add_parser("policies", help="audit the live policies (check, matrix, lint)")
     policies.add_argument("policies_args", nargs=argparse.REMAINDER)
+    audit_log = commands.add_parser(
+        "audit-log", help="retention: archive old audit events (docs/audit.md)"
+    )
+    audit_log.add_argument("audit_log_args", nargs=argparse.REMAINDER)
     return parser
 
 
@@ -96,6 +100,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from service.audit.cli import main as policies_main
 
         return policies_main(args.policies_args)
+    if args.command == "audit-log":
+        from service.cli.audit_log import main as audit_log_main
+
+        return audit_log_main(args.audit_log_args)
     raise AssertionError(args.command)
 
 

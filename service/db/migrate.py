@@ -109,9 +109,12 @@ def migrate_schema(conninfo: str, url: str, command: str = "migrate") -> int:
     return code
 
 
-# Lines of a pg_dump that name the server's and pg_dump's versions: the only
-# ones that differ between supported majors, so `db dump` leaves them out.
+# Lines of a pg_dump that name the server's and pg_dump's versions: they
+# differ between supported majors, so `db dump` leaves them out.
 DUMP_STAMPS = ("-- Dumped from database version", "-- Dumped by pg_dump version")
+# Debian's PostgreSQL 15.20 stores a per-column `pg_attver` option, a counter
+# that differs on every migrate and on no other server; it decides nothing.
+SERVER_COLUMN_STAMP = re.compile(r"ALTER TABLE ONLY \S+ ALTER COLUMN \S+ SET \(pg_attver=\d+\);$")
 
 
 def dump_schema(url: str, schema_file: Path | None = None) -> int:
@@ -120,8 +123,12 @@ def dump_schema(url: str, schema_file: Path | None = None) -> int:
     code = run_dbmate(url, "dump", schema_file=target)
     if code == 0:
         lines = target.read_text().splitlines(keepends=True)
-        target.write_text("".join(line for line in lines if not line.startswith(DUMP_STAMPS)))
+        target.write_text("".join(line for line in lines if not _stamp(line)))
     return code
+
+
+def _stamp(line: str) -> bool:
+    return line.startswith(DUMP_STAMPS) or SERVER_COLUMN_STAMP.match(line) is not None
 
 
 def policy_files() -> list[Path]:

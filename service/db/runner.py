@@ -48,7 +48,10 @@ _CONTEXT = (
     " set_config('statement_timeout', %(statement_timeout)s, true),"
     " set_config('iam.user_id', %(user_id)s, true) as user_id,"
     " set_config('iam.org_id', %(org_id)s, true) as org_id,"
-    " set_config('iam.session_id', %(session_id)s, true) as session_id"
+    " set_config('iam.session_id', %(session_id)s, true) as session_id,"
+    # The request's X-Request-ID: the audit triggers copy it into every event
+    # the transaction records, so an event leads to its request's log lines.
+    " set_config('iam.request_id', %(request_id)s, true)"
     " offset 0) as context"
 )
 SESSION_CHECK = (
@@ -81,12 +84,14 @@ MAY_READ_CALLER_IN_CONTEXT = (
     " and pg_catalog.has_function_privilege('iam.request_caller(uuid, uuid)', 'EXECUTE')"
     " and pg_catalog.has_function_privilege('iam.request_session(uuid, uuid)', 'EXECUTE')"
 )
+# Parameters: statement timeout, request id.
 SET_ANON_CONTEXT = (
     "select set_config('role', 'iam_anon', true),"
     " set_config('iam.user_id', '', true),"
     " set_config('iam.org_id', '', true),"
     " set_config('statement_timeout', %s, true),"
-    " set_config('iam.session_id', '', true)"
+    " set_config('iam.session_id', '', true),"
+    " set_config('iam.request_id', %s, true)"
 )
 SESSION_ENDED = "IAMSE"
 
@@ -103,7 +108,11 @@ async def configure_connection(conn: Conn) -> None:
 
 
 def tenant_context(
-    user_id: object, org_id: object, statement_timeout_ms: object, session_id: object = None
+    user_id: object,
+    org_id: object,
+    statement_timeout_ms: object,
+    session_id: object = None,
+    request_id: str = "",
 ) -> dict[str, str]:
     """The parameters of SET_TENANT_CONTEXT ('' for None: no organization, no session)."""
     return {
@@ -111,6 +120,7 @@ def tenant_context(
         "org_id": "" if org_id is None else str(org_id),
         "statement_timeout": str(statement_timeout_ms),
         "session_id": "" if session_id is None else str(session_id),
+        "request_id": request_id,
     }
 
 
@@ -158,6 +168,8 @@ class RequestRunner:
     session_id: UUID
     statement_timeout_ms: int
     members_only: bool
+    # The request's X-Request-ID, for the audit events the statement records.
+    request_id: str = ""
 
     async def fetchone(self, query: str, params: Params | None = None) -> Row | None:
         """The statement's first row, committed; InactiveCaller or NotAMember when refused."""
@@ -169,7 +181,11 @@ class RequestRunner:
         """The caller's role (None only where non-members are let through) and the
         statement's first row, committed; InactiveCaller or NotAMember when refused."""
         context = tenant_context(
-            self.user_id, self.org_id, self.statement_timeout_ms, self.session_id
+            self.user_id,
+            self.org_id,
+            self.statement_timeout_ms,
+            self.session_id,
+            self.request_id,
         )
         caller: psycopg.AsyncCursor[Row] | None = None
         async with self.pool.connection() as conn:
@@ -225,7 +241,7 @@ async def _rollback(conn: Conn) -> None:
 
 @asynccontextmanager
 async def anon_transaction(
-    pool: AsyncConnectionPool[Conn], statement_timeout_ms: int
+    pool: AsyncConnectionPool[Conn], statement_timeout_ms: int, request_id: str = ""
 ) -> AsyncIterator[Conn]:
     """A transaction as iam_anon, for register and login; commits on success.
 
@@ -237,7 +253,7 @@ async def anon_transaction(
         try:
             async with conn.pipeline():
                 await conn.execute("begin")
-                await conn.execute(SET_ANON_CONTEXT, (str(statement_timeout_ms),))
+                await conn.execute(SET_ANON_CONTEXT, (str(statement_timeout_ms), request_id))
             yield conn
         except BaseException:
             await _rollback(conn)

@@ -11,7 +11,7 @@ from fastapi.security.utils import get_authorization_scheme_param
 
 from service.db.runner import RequestRunner
 from service.http.errors import unauthorized
-from service.http.log_context import identity_var
+from service.http.log_context import identity_var, request_id_var
 from service.http.state import AppState
 from service.security.tokens import InvalidToken
 
@@ -71,6 +71,7 @@ async def _tenant(
         session_id=claims.session_id,
         statement_timeout_ms=state.settings.database_statement_timeout_ms,
         members_only=members_only,
+        request_id=request_id_var.get() or "",
     )
 
 

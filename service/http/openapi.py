@@ -84,6 +84,11 @@ TAGS = [
         "description": "Projects of the token's organization. Names are unique per"
         " organization, case-insensitively.",
     },
+    {
+        "name": "audit",
+        "description": "The active organization's audit log, written by the database:"
+        " who changed which member, project or organization, and how (ORG_ADMIN only).",
+    },
     {"name": "operations", "description": "Liveness and readiness probes for orchestrators."},
 ]
 

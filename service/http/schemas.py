@@ -431,6 +431,63 @@ class FieldError(BaseModel):
     msg: str
 
 
+# What the audit triggers record (db/migrations/*_create_audit_events.sql).
+AuditAction = Literal[
+    "organization.created",
+    "organization.renamed",
+    "member.added",
+    "member.role_changed",
+    "member.removed",
+    "member.left",
+    "project.created",
+    "project.updated",
+    "project.deleted",
+]
+
+
+class AuditChange(BaseModel):
+    old: Any = Field(description="The column's value before the change; null when inserted.")
+    new: Any = Field(description="The column's value after the change; null when deleted.")
+
+
+_AUDIT_EVENT = {
+    "id": "3e9b1c7a-2d4f-4b6e-8a1c-9f0e7d6c5b4a",
+    "organization_id": _ORG_ID,
+    "actor_user_id": _USER_ID,
+    "action": "project.updated",
+    "target_type": "project",
+    "target_id": _PROJECT_ID,
+    "changes": {"name": {"old": "Apollo", "new": "Artemis"}},
+    "request_id": "0f1e2d3c4b5a69788796a5b4c3d2e1f0",
+    "occurred_at": _WHEN,
+}
+
+
+class AuditEventOut(BaseModel):
+    model_config = examples(_AUDIT_EVENT)
+
+    id: UUID
+    organization_id: UUID
+    actor_user_id: UUID | None = Field(
+        description="The user whose transaction made the change; null when nobody was signed in."
+    )
+    action: AuditAction
+    target_type: Literal["organization", "member", "project"]
+    target_id: UUID = Field(description="The organization's, member's (user id) or project's id.")
+    changes: dict[str, AuditChange] = Field(
+        description="The changed columns' old and new values; never a secret."
+    )
+    request_id: str | None = Field(description="X-Request-ID of the request that made the change.")
+    occurred_at: datetime
+
+
+class AuditEventPage(BaseModel):
+    model_config = examples({"items": [_AUDIT_EVENT], "next_cursor": _CURSOR})
+
+    items: list[AuditEventOut]
+    next_cursor: str | None
+
+
 class ProblemOut(BaseModel):
     """RFC 9457 problem details. Switch on `type`: docs/errors.md lists every class."""
 

@@ -1,4 +1,4 @@
-"""Registration, login and switching organization (CONTRACT §4, Auth)."""
+"""Registration, login and switching organization (README §5 and §8)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Role changes and removals take effect at once; an organization never loses its last admin.
 
-The caller's role comes from the membership table on every request (CONTRACT §1),
+The caller's role comes from the membership table on every request (README §5),
 so an old token is worth exactly what the membership says now.
 """
 

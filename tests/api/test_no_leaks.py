@@ -1,4 +1,4 @@
-"""Status codes and bodies never reveal another tenant's data (CONTRACT §3, §4)."""
+"""Status codes and bodies never reveal another tenant's data (README §5, §8)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Keyset pagination (CONTRACT §4): newest first, opaque cursors, stable under inserts."""
+"""Keyset pagination (README §8): newest first, opaque cursors, stable under inserts."""
 
 from __future__ import annotations
 

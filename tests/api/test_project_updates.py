@@ -1,4 +1,4 @@
-"""PATCH /projects/{id} changes only what it is given (CONTRACT §4, Projects)."""
+"""PATCH /projects/{id} changes only what it is given (README §8)."""
 
 from __future__ import annotations
 

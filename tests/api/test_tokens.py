@@ -1,4 +1,4 @@
-"""Access tokens (CONTRACT §4): anything but a valid HS256 token with every claim is 401.
+"""Access tokens (README §8): anything but a valid HS256 token with every claim is 401.
 
 Tokens are forged with PyJWT around the claims of a real member, so that each
 case differs from an accepted token in exactly one way.

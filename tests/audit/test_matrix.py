@@ -42,6 +42,11 @@ ROLE_TABLE = {
     "leave_organization": [Y, Y, Y, N, N],
     "register": [N, N, N, N, Y],
     "login_lookup": [N, N, N, N, Y],
+    "read_audit_events": [Y, N, N, N, N],
+    # Append-only: nobody writes the audit log but the database's triggers.
+    "forge_audit_event": [N, N, N, N, N],
+    "rewrite_audit_events": [N, N, N, N, N],
+    "erase_audit_events": [N, N, N, N, N],
 }
 EXPECTED = {
     "actors": ACTORS,

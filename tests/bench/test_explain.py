@@ -132,3 +132,54 @@ def test_next_page_seeks_to_the_cursor_in_the_index(
     scans = [n for n in plans.nodes(tree) if n.get("Index Name") == query.index]
     assert len(scans) == 1
     assert "ROW(created_at, id) <" in scans[0]["Index Cond"]
+
+
+# ------------------------------------------------------------------ GET /audit-events
+
+
+def _audit_params(conn: psycopg.Connection[Any], query: plans.HotQuery, org: int) -> dict[str, Any]:
+    params = plans.audit_query_params(conn, org_id(org))
+    # A member of the tenant as the actor filter: its own admin.
+    params["actor_user_id"] = user_id(admin_of(org))
+    return plans.params_of(query, params)
+
+
+def test_seeded_tenants_have_an_audit_log(conn: psycopg.Connection[Any]) -> None:
+    row = conn.execute(
+        "select count(*) from iam.audit_events where organization_id = %s", (org_id(BIG_TENANT),)
+    ).fetchone()
+    assert row is not None and row[0] > PLAN.big_projects
+
+
+@pytest.mark.parametrize("tenant", TENANTS)
+@pytest.mark.parametrize("generic", [False, True], ids=["custom plan", "generic plan"])
+@pytest.mark.parametrize("query", plans.AUDIT_QUERIES, ids=lambda q: q.name)
+def test_audit_query_reads_events_only_through_its_index(
+    conn: psycopg.Connection[Any], query: plans.HotQuery, generic: bool, tenant: str
+) -> None:
+    org = TENANTS[tenant]
+    params = _audit_params(conn, query, org)
+    tree = plans.explain(
+        conn, query.sql, params, user_id(admin_of(org)), org_id(org), generic=generic
+    )
+    accesses = plans.table_accesses(tree, "audit_events")
+    assert all(a.node != "Seq Scan" for a in accesses), plans.describe(accesses)
+    assert plans.uses_only(accesses, query.index), plans.describe(accesses)
+
+
+def test_the_audit_check_fails_when_the_target_index_is_missing(
+    conn: psycopg.Connection[Any],
+) -> None:
+    query = next(q for q in plans.AUDIT_QUERIES if q.name == "audit by target")
+    conn.execute("drop index iam.audit_events_org_target_idx")
+    params = _audit_params(conn, query, BIG_TENANT)
+    tree = plans.explain(
+        conn,
+        query.sql,
+        params,
+        user_id(admin_of(BIG_TENANT)),
+        org_id(BIG_TENANT),
+        generic=False,
+    )
+    accesses = plans.table_accesses(tree, "audit_events")
+    assert not plans.uses_only(accesses, query.index), plans.describe(accesses)

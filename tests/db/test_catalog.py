@@ -13,7 +13,8 @@ from tests.support.sql import Conn
 
 # The tables of the data model (README), the auth rate-limit counters and the
 # trace of password hash hand-outs (both reached only through definer
-# functions). A new table must be added here, with its policies.
+# functions), and the audit log (written only by triggers). A new table
+# must be added here, with its policies.
 TABLES = {
     "organizations",
     "users",
@@ -24,6 +25,7 @@ TABLES = {
     "sessions",
     "refresh_tokens",
     "password_hash_handouts",
+    "audit_events",
 }
 RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer")
 DEFINER = "iam_definer"
@@ -67,6 +69,13 @@ EXECUTE_GRANTEES: dict[str, set[str]] = {
     "iam.request_caller(uuid,uuid)": {"iam_authenticated"},
     "iam.request_session(uuid,uuid)": {"iam_authenticated"},
     "iam.password_hash_digest(text)": set(),
+    "iam.audit_pair(text,anyelement,anyelement)": {"iam_definer"},
+    "iam.current_request_id()": {"iam_definer"},
+    "iam.audit_membership_change()": set(),
+    "iam.audit_project_change()": set(),
+    "iam.audit_organization_change()": set(),
+    "iam.audit_forget_organization()": set(),
+    "iam.may_read_audit_events()": {"iam_authenticated"},
 }
 SECURITY_DEFINER = {
     "iam.member_role()",
@@ -93,6 +102,10 @@ SECURITY_DEFINER = {
     "iam.refresh_session(text,text)",
     "iam.switch_session_organization(uuid,text)",
     "iam.request_session(uuid,uuid)",
+    "iam.audit_membership_change()",
+    "iam.audit_project_change()",
+    "iam.audit_organization_change()",
+    "iam.audit_forget_organization()",
 }
 
 
@@ -352,6 +365,12 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     },
     "password_hash_handouts": {
         "iam_definer": {"SELECT", "INSERT", "DELETE", "UPDATE(used_at)"},
+    },
+    # Append-only: admins read, the audit triggers (as iam_definer) insert,
+    # and delete only a deleted organization's events (the policies say so).
+    "audit_events": {
+        "iam_authenticated": {"SELECT"},
+        "iam_definer": {"SELECT", "INSERT", "DELETE"},
     },
 }
 

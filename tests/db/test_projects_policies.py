@@ -1,4 +1,4 @@
-"""iam.projects as each actor: what CONTRACT §3 allows happens, nothing else.
+"""iam.projects as each actor: what README §5's role table allows happens, nothing else.
 
 Every cell of the matrix is its own test id. The target rows belong to
 organization A; a refused write is checked afterwards as the owner, who

@@ -203,7 +203,7 @@ def assert_register_login_round_trip(api: Login, owner_conninfo: str) -> None:
             conn.execute("select count(*) from iam.users")
         conn.rollback()
 
-        conn.execute(SET_ANON_CONTEXT, ("5000",))
+        conn.execute(SET_ANON_CONTEXT, ("5000", ""))
         registered = conn.execute(
             "select user_id, email, organization_id from iam.register(%s, %s, %s)",
             (email, hasher.hash(password), "Acme"),
@@ -213,7 +213,7 @@ def assert_register_login_round_trip(api: Login, owner_conninfo: str) -> None:
         user_id, stored_email, org_id = registered
         assert stored_email == email.lower()
 
-        conn.execute(SET_ANON_CONTEXT, ("5000",))
+        conn.execute(SET_ANON_CONTEXT, ("5000", ""))
         found = conn.execute(
             "select user_id, password_hash, is_active, organization_id, role"
             " from iam.login_attempt(%s, %s, null, 100, 60, 10, 900)",
@@ -225,7 +225,7 @@ def assert_register_login_round_trip(api: Login, owner_conninfo: str) -> None:
         assert hasher.verify(str(found[1]), password)
 
         # A session, as login starts one; the request's context names it.
-        conn.execute(SET_ANON_CONTEXT, ("5000",))
+        conn.execute(SET_ANON_CONTEXT, ("5000", ""))
         started = conn.execute(
             "select session_id from iam.start_session(%s, %s, %s, 60, null)",
             (user_id, org_id, secrets.token_urlsafe(32)),

@@ -1,4 +1,4 @@
-"""Bad input gets a 4xx problem, never a 5xx, and writes nothing (issue 4, item 9)."""
+"""Bad input gets a 4xx problem, never a 5xx, and writes nothing."""
 
 from __future__ import annotations
 

@@ -293,7 +293,7 @@ def test_x_forwarded_for_from_a_peer_outside_trusted_proxies_is_ignored(
 
 
 def test_default_limits_leave_ordinary_use_alone(database: TestDatabase) -> None:
-    """CONTRACT §5: by default, at least 100 auth requests a minute from one address and at
+    """README §16: by default, at least 100 auth requests a minute from one address and at
     least 10 failed logins for one email before a 429."""
     fields = Settings.model_fields
     ip_default = fields["rate_limit_ip_per_minute"].default

@@ -170,6 +170,9 @@ EXPECTED: dict[tuple[str, str], dict[str, Row]] = {
     },
     # The same password again, so that every actor keeps signing in.
     ("POST", "/auth/password"): {"-": (204, 204, 204, 204, 204, 401)},
+    # The active organization's audit log, ORG_ADMIN only; the target is the
+    # project the ?target_id= filter names (another tenant's: an empty page).
+    ("GET", "/audit-events"): same_for_all_targets((200, 403, 403, 200, 403, 401)),
 }
 # Operations that may end the actor's own session: it is put back after them.
 SESSION_ENDING = {("POST", "/auth/logout"), ("POST", "/auth/password")}
@@ -326,6 +329,8 @@ def build(world: World, op: tuple[str, str], actor: str, target: str) -> Request
         kind = lists[path]
         cursor = _cursor(path.strip("/"), _key_for(world, target, kind))
         return Request(method, path, params={"cursor": cursor})
+    if op == ("GET", "/audit-events"):
+        return Request(method, path, params={"target_id": _key_for(world, target, "project")})
     if op == ("POST", "/invitations"):
         email = (
             world.target(name, side, world.fresh_member).email
@@ -374,7 +379,8 @@ select md5(concat_ws('|',
   (select string_agg(t::text, ',' order by t.id) from iam.users as t),
   (select string_agg(t::text, ',' order by t.id) from iam.organization_memberships as t),
   (select string_agg(t::text, ',' order by t.id) from iam.projects as t),
-  (select string_agg(t::text, ',' order by t.id) from iam.invitations as t)))
+  (select string_agg(t::text, ',' order by t.id) from iam.invitations as t),
+  (select string_agg(t::text, ',' order by t.id) from iam.audit_events as t)))
 """
 
 

@@ -1,4 +1,4 @@
-"""Security headers (issue 4, item 10): Cache-Control: no-store on every /auth/* response,
+"""Security headers: Cache-Control: no-store on every /auth/* response,
 X-Content-Type-Options: nosniff on every response, whatever its status."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""schemathesis against the live OpenAPI document, with valid tokens of each role (issue 4, item 3).
+"""schemathesis against the live OpenAPI document, with valid tokens of each role.
 
 Each documented operation gets schema-driven requests, valid and invalid
 ones, sent with the token of an ORG_ADMIN, an ORG_USER, a READ_ONLY member or

@@ -1,5 +1,5 @@
 """Token attacks beyond the basics: header injection, algorithm confusion, size, deleted users,
-secret rotation (issue 4, item 4). Every forged token must get 401 with WWW-Authenticate."""
+secret rotation. Every forged token must get 401 with WWW-Authenticate."""
 
 from __future__ import annotations
 

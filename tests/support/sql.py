@@ -21,7 +21,8 @@ SET_CONTEXT = (
     " set_config('iam.user_id', %s, true),"
     " set_config('iam.org_id', %s, true),"
     " set_config('statement_timeout', %s, true),"
-    " set_config('iam.session_id', %s, true)"
+    " set_config('iam.session_id', %s, true),"
+    " set_config('iam.request_id', %s, true)"
 )
 
 Conn = psycopg.Connection[Any]
@@ -32,6 +33,7 @@ def act_as(
     user_id: uuid.UUID | str | None,
     org_id: uuid.UUID | str | None,
     session_id: uuid.UUID | str | None = None,
+    request_id: str = "",
 ) -> None:
     """Switch this transaction to iam_authenticated with the given context ('' when None)."""
     conn.execute("reset role")
@@ -42,6 +44,7 @@ def act_as(
             "" if org_id is None else str(org_id),
             "5000",
             "" if session_id is None else str(session_id),
+            request_id,
         ),
     )
 
@@ -49,7 +52,7 @@ def act_as(
 def act_as_anon(conn: Conn) -> None:
     """Switch this transaction to iam_anon, the role of requests before authentication."""
     conn.execute("reset role")
-    conn.execute(SET_ANON_CONTEXT, ("5000",))
+    conn.execute(SET_ANON_CONTEXT, ("5000", ""))
 
 
 def act_as_owner(conn: Conn) -> None:

@@ -22,6 +22,7 @@ from service.db.runner import SET_TENANT_CONTEXT_ONLY, anon_transaction, tenant_
 from service.http.client_ip import client_ip, client_key
 from service.http.deps import CallerRunner, IdentityRunner, State
 from service.http.errors import not_found, too_many_requests, unauthorized
+from service.http.log_context import request_id_var
 from service.http.openapi import ANY_MEMBER_OR_NO_ORGANIZATION, PUBLIC, SIGNED_IN, operation
 from service.http.problem_types import (
     CONCURRENT_CHANGE,
@@ -102,14 +103,14 @@ async def register(
 ) -> RegisterOut:
     timeout = state.settings.database_statement_timeout_ms
     client = client_key(client_ip(request, state.settings.trusted_proxies))
-    async with anon_transaction(state.pool, timeout) as conn:
+    async with anon_transaction(state.pool, timeout, _request_id()) as conn:
         wait = await throttle_client(conn, state.settings, client)
     if wait:
         raise too_many_requests(wait)
     # Hash outside any transaction, so no connection waits on argon2.
     password_hash = await state.passwords.hash(body.password)
     refresh_token = new_refresh_token()
-    async with anon_transaction(state.pool, timeout) as conn:
+    async with anon_transaction(state.pool, timeout, _request_id()) as conn:
         try:
             if body.invitation_token is not None:
                 created = await queries.register_invited(
@@ -165,7 +166,7 @@ async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
     client = client_key(client_ip(request, settings.trusted_proxies))
     # The attempt is reserved (counted as a failure) in the statement that
     # hands out the hash, and committed before the password is verified.
-    async with anon_transaction(state.pool, timeout) as conn:
+    async with anon_transaction(state.pool, timeout, _request_id()) as conn:
         attempt = await login_attempt(conn, settings, client, body.email, body.organization_id)
     if attempt.wait_seconds:
         raise too_many_requests(attempt.wait_seconds)
@@ -184,14 +185,14 @@ async def login(state: State, request: Request, body: LoginIn) -> TokenOut:
         or (body.organization_id is not None and attempt.organization_id is None)
     ):
         # The pair's failure is already counted; the email's is counted now.
-        async with anon_transaction(state.pool, timeout) as conn:
+        async with anon_transaction(state.pool, timeout, _request_id()) as conn:
             await login_failed(conn, settings, body.email)
         raise unauthorized(INVALID_CREDENTIALS.example, INVALID_CREDENTIALS)
     new_hash = None
     if state.passwords.needs_rehash(attempt.password_hash):
         new_hash = await state.passwords.hash(body.password)
     refresh_token = new_refresh_token()
-    async with anon_transaction(state.pool, timeout) as conn:
+    async with anon_transaction(state.pool, timeout, _request_id()) as conn:
         await login_succeeded(conn, settings, client, body.email)
         if new_hash is not None:
             await queries.set_password_hash(conn, attempt.user_id, attempt.password_hash, new_hash)
@@ -304,7 +305,7 @@ async def change_password(
     settings = state.settings
     timeout = settings.database_statement_timeout_ms
     client = client_key(client_ip(request, settings.trusted_proxies))
-    async with anon_transaction(state.pool, timeout) as conn:
+    async with anon_transaction(state.pool, timeout, _request_id()) as conn:
         attempt = await login_attempt(conn, settings, client, email, None)
     if attempt.wait_seconds:
         raise too_many_requests(attempt.wait_seconds)
@@ -317,13 +318,13 @@ async def change_password(
         or not verified
         or not attempt.is_active
     ):
-        async with anon_transaction(state.pool, timeout) as conn:
+        async with anon_transaction(state.pool, timeout, _request_id()) as conn:
             await login_failed(conn, settings, email)
         raise unauthorized(WRONG_PASSWORD.example, WRONG_PASSWORD)
     new_hash = await state.passwords.hash(body.new_password)
     # One transaction: the hash is replaced only if it is still the one
     # verified (compare-and-set), and every other session ends with it.
-    async with anon_transaction(state.pool, timeout) as conn:
+    async with anon_transaction(state.pool, timeout, _request_id()) as conn:
         await login_succeeded(conn, settings, client, email)
         changed = await queries.change_password_hash(
             conn, attempt.user_id, attempt.password_hash, new_hash
@@ -331,9 +332,14 @@ async def change_password(
         if changed:
             await conn.execute(
                 SET_TENANT_CONTEXT_ONLY,
-                tenant_context(tenant.user_id, None, timeout, tenant.session_id),
+                tenant_context(tenant.user_id, None, timeout, tenant.session_id, _request_id()),
             )
             await conn.execute(sessions.END_OTHERS)
     if not changed:
         raise CONCURRENT_CHANGE.problem("The password was changed concurrently; retry.")
     return Response(status_code=204)
+
+
+def _request_id() -> str:
+    # Into the transaction's context: the audit events of a registration name it.
+    return request_id_var.get() or ""

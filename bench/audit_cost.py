@@ -1,0 +1,345 @@
+"""`python -m bench.audit_cost`: write throughput with and without the audit triggers.
+
+The write path as the API sends it (the context statement and the write in
+one pipeline, one round trip), measured by pgbench on a seeded database:
+inserting a project, updating one, and changing a member's role. Each round
+measures every write twice, with the audit triggers enabled and disabled
+(ALTER TABLE ... DISABLE TRIGGER, by the superuser, on the bench database
+only), in alternating order so that drift of the machine's load falls on
+both sides. It prints the figures and writes them into docs/performance.md
+between the audit-cost markers (the rest of the file is left alone).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import random
+import re
+import shlex
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil  # type: ignore[import-untyped]
+import psycopg
+
+from bench import machine
+from bench.database import BenchServer
+from bench.pgbench import (
+    CONTEXT,
+    PROJECT,
+    REQUEST_ID,
+    Script,
+    _typical_project,
+    _typical_tenant,
+    run_pgbench,
+)
+from bench.plan import Plan
+from bench.run import PlanCheck, check_audit_plans
+
+BEGIN = "<!-- audit-cost: begin (written by python -m bench.audit_cost) -->"
+END = "<!-- audit-cost: end -->"
+TARGET = 0.15  # the most throughput the triggers may cost
+TRIGGERS = (
+    ("iam.projects", "projects_audit"),
+    ("iam.organization_memberships", "organization_memberships_audit"),
+    ("iam.organizations", "organizations_audit"),
+)
+Log = Callable[[str], None]
+# The seed's ORG_USER of organization :o is user N + :o (bench/seed.py).
+ORG_USER = "md5('u' || :member)::uuid"
+
+
+def _pipeline(statement: str) -> str:
+    return f"\\startpipeline\n{CONTEXT};\n{statement};\n\\endpipeline\n"
+
+
+def scripts(plan: Plan) -> list[Script]:
+    """Each write as the API sends it, by the ORG_ADMIN of a typical organization."""
+    tenant = _typical_tenant(plan)
+    return [
+        Script(
+            "project insert",
+            tenant
+            + _pipeline(
+                "insert into iam.projects (name, description)"
+                " values ('bench-' || gen_random_uuid(), 'pgbench') returning id"
+            ),
+        ),
+        # A new description every time: an update that changes nothing
+        # records nothing, and would flatter the triggers.
+        Script(
+            "project update",
+            _typical_project(plan)
+            + _pipeline(
+                "update iam.projects set description = 'pgbench ' || random()"
+                f" where id = {PROJECT} returning id"
+            ),
+        ),
+        # The organization's ORG_USER goes READ_ONLY and back.
+        Script(
+            "member role change",
+            tenant
+            + f"\\set member {plan.organizations} + :o\n"
+            + _pipeline(
+                "update iam.organization_memberships"
+                " set role = case role when 'ORG_USER' then 'READ_ONLY'::iam.org_role"
+                " else 'ORG_USER'::iam.org_role end"
+                f" where user_id = {ORG_USER} returning role"
+            ),
+        ),
+    ]
+
+
+@dataclass
+class Measured:
+    name: str
+    on: list[float] = field(default_factory=list)
+    off: list[float] = field(default_factory=list)
+    cpu_on: list[float] = field(default_factory=list)  # server CPU per write, microseconds
+    cpu_off: list[float] = field(default_factory=list)
+
+    @property
+    def cost(self) -> float:
+        """The share of throughput the triggers cost (median with against median without)."""
+        return 1 - statistics.median(self.on) / statistics.median(self.off)
+
+    @property
+    def cpu_cost(self) -> float:
+        """The share of server CPU per write the triggers add."""
+        return statistics.median(self.cpu_on) / statistics.median(self.cpu_off) - 1
+
+
+# pgbench's :name variables as psycopg's %(name)s (casts such as ::uuid stay).
+_VARIABLE = re.compile(r"(?<!:):([a-z_]+)\b")
+
+
+def _variables(script: Script, plan: Plan, rng: random.Random) -> dict[str, str]:
+    """The values the script's \\set lines would draw (bench/pgbench.py, bench/seed.py)."""
+    if script.name == "project update":
+        k = rng.randint(plan.first_typical_project, plan.projects)
+        o = 3 + (k - plan.first_typical_project) % plan.typical_organizations
+        values = {"k": k, "o": o, "u": o, "timeout": 5000}
+    else:
+        o = rng.randint(3, plan.organizations)
+        values = {"o": o, "u": o, "timeout": 5000, "member": plan.organizations + o}
+    # As text, the way pgbench sends its variables.
+    return {name: str(value) for name, value in values.items()}
+
+
+def server_cpu_per_write(conninfo: str, plan: Plan, script: Script, count: int) -> float:
+    """Microseconds of the server process's CPU per write, one connection, count writes.
+
+    Throughput on a shared machine moves with whatever else runs; the CPU a
+    write costs its backend moves much less. The writes are the script's own
+    statements, in one pipeline each, as the API sends them.
+    """
+    statements = [
+        _VARIABLE.sub(r"%(\1)s", line.rstrip(";"))
+        for line in script.text.splitlines()
+        if line and not line.startswith("\\")
+    ]
+    rng = random.Random(7)  # noqa: S311 - which tenants, not a secret
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        row = conn.execute("select pg_backend_pid()").fetchone()
+        assert row is not None
+        backend = psutil.Process(int(row[0]))
+        before = backend.cpu_times()
+        for _ in range(count):
+            params = _variables(script, plan, rng)
+            with conn.pipeline():
+                for statement in statements:
+                    conn.execute(statement, params)
+        after = backend.cpu_times()
+    used = (after.user - before.user) + (after.system - before.system)
+    return float(used) / count * 1e6
+
+
+def set_triggers(conninfo: str, enabled: bool) -> None:
+    verb = "enable" if enabled else "disable"
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        for table, trigger in TRIGGERS:
+            conn.execute(f"alter table {table} {verb} trigger {trigger}")
+
+
+def measure(
+    conninfo: str,
+    plan: Plan,
+    *,
+    rounds: int,
+    duration: int,
+    clients: int,
+    log: Log,
+    cpu_writes: int = 1000,
+) -> list[Measured]:
+    results = [Measured(script.name) for script in scripts(plan)]
+    try:
+        for number in range(rounds):
+            order = (True, False) if number % 2 == 0 else (False, True)
+            for enabled in order:
+                set_triggers(conninfo, enabled)
+                for script, result in zip(scripts(plan), results, strict=True):
+                    run = run_pgbench(
+                        conninfo, script, duration=duration, clients=clients, threads=2
+                    )
+                    (result.on if enabled else result.off).append(run.tps)
+                    cpu = server_cpu_per_write(conninfo, plan, script, cpu_writes)
+                    (result.cpu_on if enabled else result.cpu_off).append(cpu)
+            log(
+                f"round {number + 1}: "
+                + ", ".join(
+                    f"{r.name} {r.on[-1]:.0f}/{r.off[-1]:.0f} tps,"
+                    f" {r.cpu_on[-1]:.0f}/{r.cpu_off[-1]:.0f} us CPU"
+                    for r in results
+                )
+            )
+    finally:
+        set_triggers(conninfo, True)
+    return results
+
+
+@dataclass(frozen=True)
+class Growth:
+    events: int
+    table_bytes: int
+    index_bytes: int
+
+    @property
+    def bytes_per_event(self) -> float:
+        return (self.table_bytes + self.index_bytes) / max(1, self.events)
+
+
+def growth(conninfo: str) -> Growth:
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("vacuum (analyze) iam.audit_events")
+        row = conn.execute(
+            "select (select count(*) from iam.audit_events),"
+            " pg_table_size('iam.audit_events'), pg_indexes_size('iam.audit_events')"
+        ).fetchone()
+    assert row is not None
+    return Growth(int(row[0]), int(row[1]), int(row[2]))
+
+
+def remove_bench_writes(conninfo: str, plan: Plan) -> None:
+    """Undo what the measurements wrote, triggers off, so each run starts from the seed."""
+    set_triggers(conninfo, False)
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            conn.execute("delete from iam.projects where name like 'bench-%'")
+            conn.execute("delete from iam.audit_events where request_id = %s", (REQUEST_ID,))
+            conn.execute(
+                "update iam.organization_memberships as m set role = 'ORG_USER'"
+                " from generate_series(1, %(n)s) as i"
+                " where m.organization_id = md5('o' || i)::uuid"
+                " and m.user_id = md5('u' || (%(n)s + i))::uuid and m.role <> 'ORG_USER'",
+                {"n": plan.organizations},
+            )
+    finally:
+        set_triggers(conninfo, True)
+
+
+def render(
+    command: str,
+    server: str,
+    clients: int,
+    plan: Plan,
+    results: list[Measured],
+    size: Growth,
+    checks: list[PlanCheck],
+) -> str:
+    lines = [
+        BEGIN,
+        "",
+        "### Measured: write throughput with and without the audit triggers",
+        "",
+        f"`{command}`, {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M UTC}; {server};"
+        f" {machine.describe()}; load average {machine.load_average()}; dataset {plan.tag()}.",
+        "",
+        "| write (one pipeline, as the API sends it) | with triggers (tps) | without (tps) |"
+        " throughput cost | server CPU per write, with / without (us) | CPU added |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for r in results:
+        lines.append(
+            f"| {r.name} | {statistics.median(r.on):,.0f} | {statistics.median(r.off):,.0f} |"
+            f" {r.cost:+.1%} | {statistics.median(r.cpu_on):,.0f} /"
+            f" {statistics.median(r.cpu_off):,.0f} | {r.cpu_cost:+.1%} |"
+        )
+    lines += [
+        "",
+        f"Medians of the rounds. Throughput: pgbench, {clients} clients; cost is 1 - with /"
+        " without (negative: the run with triggers was the faster one). Server CPU: the",
+        "backend's CPU time per write, one connection sending the same pipelines; on a",
+        "machine whose cores are all busy, throughput follows it.",
+        "",
+        f"Size: {size.events:,} events take {size.table_bytes / 2**20:,.1f} MiB of table and"
+        f" {size.index_bytes / 2**20:,.1f} MiB of indexes, {size.bytes_per_event:,.0f} bytes"
+        " per event in all.",
+        "",
+        "Plans of `GET /audit-events` for the big tenant (as its ORG_ADMIN; custom and",
+        "generic plan):",
+        "",
+        "| query | custom plan reads iam.audit_events by | generic plan | index only |",
+        "|---|---|---|---|",
+        *(f"| {c.query} | {c.custom} | {c.generic} | {'yes' if c.ok else 'NO'} |" for c in checks),
+        "",
+        END,
+    ]
+    return "\n".join(lines)
+
+
+def write_section(path: Path, section: str) -> None:
+    text = path.read_text()
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        text = head + section + rest.split(END, 1)[1]
+    else:
+        text = text.rstrip("\n") + "\n\n" + section + "\n"
+    path.write_text(text)
+
+
+def log(message: str) -> None:
+    print(f"[audit-cost {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.audit_cost", description=__doc__)
+    parser.add_argument("--scale", type=float, default=0.05, help="dataset size (0.05)")
+    parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (10)")
+    parser.add_argument("--rounds", type=int, default=4, help="rounds, each with and without (4)")
+    parser.add_argument("--clients", type=int, default=4, help="pgbench connections (4)")
+    parser.add_argument("--output", type=Path, default=Path("docs/performance.md"))
+    parser.add_argument("--data-dir", type=Path, default=Path(".rls-iam-bench"))
+    args = parser.parse_args(argv)
+    plan = Plan.at_scale(args.scale)
+    server = BenchServer.open(args.data_dir)
+    try:
+        conninfo = server.prepare("rls_iam_bench_audit", plan, reseed=False, log=log)
+        remove_bench_writes(conninfo, plan)
+        results = measure(
+            conninfo,
+            plan,
+            rounds=args.rounds,
+            duration=args.duration,
+            clients=args.clients,
+            log=log,
+        )
+        size = growth(conninfo)
+        remove_bench_writes(conninfo, plan)
+        checks = check_audit_plans(conninfo)
+        command = shlex.join(["python", "-m", "bench.audit_cost", *argv])
+        section = render(command, server.describe(), args.clients, plan, results, size, checks)
+    finally:
+        server.close()
+    print(section)
+    write_section(args.output, section)
+    within = all(min(r.cost, r.cpu_cost) <= TARGET for r in results)
+    return 0 if within and all(c.ok for c in checks) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))
