@@ -261,7 +261,9 @@ def make_machine(
                 },
             )
             self.expect(response, 201, "register with an invitation")
-            user = User(response.json()["user"]["id"], invitation.email)
+            body = response.json()
+            sid = jwt.decode(body["access_token"], options={"verify_signature": False})["sid"]
+            user = User(body["user"]["id"], invitation.email, sid)
             self.users.append(user)
             self.join(invitation, user)
             self.last_actor, self.last_org = user, invitation.org
