@@ -27,6 +27,10 @@ ISSUER = "rls-iam"
 AUDIENCE = "rls-iam-api"
 
 
+# A day's lifetime: tokens are issued once, before the measurements.
+TOKEN_TTL_SECONDS = 86_400
+
+
 def new_secret() -> str:
     return secrets.token_urlsafe(48)
 
@@ -39,18 +43,19 @@ def api_environment(conninfo: str, secret: str) -> dict[str, str]:
         "JWT_ACCESS_SECRET": secret,
         "JWT_ISSUER": ISSUER,
         "JWT_AUDIENCE": AUDIENCE,
+        # The API refuses tokens that live longer than its TTL: tell it the bench's.
+        "JWT_ACCESS_TTL_SECONDS": str(TOKEN_TTL_SECONDS),
         "LOG_LEVEL": "warning",
     }
 
 
 def token_service(secret: str) -> TokenService:
-    # A day's lifetime: tokens are issued once, before the measurements.
     return TokenService(
         secret=secret,
         previous_secrets=(),
         issuer=ISSUER,
         audience=AUDIENCE,
-        ttl_seconds=86_400,
+        ttl_seconds=TOKEN_TTL_SECONDS,
         leeway_seconds=10,
     )
 
