@@ -23,6 +23,7 @@
 PYTHON ?= python
 PG_MAJOR ?= 15
 PG_URL ?=
+PYTEST_ARGS ?=
 export PG_MAJOR
 
 # Every Python folder is linted; mypy --strict on all but the tests.
@@ -56,8 +57,10 @@ test:
 # Tests that drive server processes of their own (marker `processes`), the
 # HTTP fuzzers (`fuzz`) and the generated client (`client`) do not depend on
 # the session's server: `make test` runs them.
+# PYTEST_ARGS narrows it further (.ci/run leaves out what its PgBouncer pass runs
+# on the same server).
 test-server: need-pg-url
-	TEST_DATABASE_URL="$(PG_URL)" pytest -m "not processes and not fuzz and not client"
+	TEST_DATABASE_URL="$(PG_URL)" pytest -m "not processes and not fuzz and not client" $(PYTEST_ARGS)
 
 pgtap: need-pg-url
 	PG_URL="$(PG_URL)" bash .ci/checks/20-pgtap.sh

@@ -403,6 +403,8 @@ def _seed(conn: Conn) -> Seed:
 
 
 def _events(conn: Conn, org: uuid.UUID) -> frozenset[uuid.UUID]:
+    # Fixture bookkeeping as the owner (no policy applies), not an access
+    # decision: the matrix needs one organization's event ids to probe with.
     rows = conn.execute("select id from iam.audit_events where organization_id = %s", (org,))
     return frozenset(uuid.UUID(str(row[0])) for row in rows)
 

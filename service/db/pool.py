@@ -15,6 +15,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import tuple_row
 from psycopg_pool import AsyncConnectionPool
 
+from service.db.connection import Connection
 from service.db.runner import configure_connection
 from service.settings import Settings
 
@@ -100,6 +101,7 @@ def create_pool(
         max_size=settings.database_pool_max_size,
         timeout=settings.database_pool_timeout_seconds,
         open=open_now,
+        connection_class=Connection,
         configure=configure_connection,
         # psycopg-pool retries a lost connection with a doubling backoff for
         # up to reconnect_timeout. Give up early instead: after an outage the
