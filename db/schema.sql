@@ -1090,6 +1090,7 @@ CREATE TABLE iam.invitations (
     CONSTRAINT invitations_expiry CHECK ((expires_at > created_at)),
     CONSTRAINT invitations_token_hash_length CHECK ((octet_length(token_hash) = 32))
 );
+ALTER TABLE ONLY iam.invitations ALTER COLUMN email SET STATISTICS 0;
 
 ALTER TABLE ONLY iam.invitations FORCE ROW LEVEL SECURITY;
 
@@ -2071,9 +2072,9 @@ INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261130120000'),
     ('20261130130000'),
     ('20261130130100'),
-    ('20261130140000'),
     ('20261130150000'),
     ('20261130160000'),
     ('20261130160100'),
     ('20261130160200'),
-    ('20261130160300');
+    ('20261130160300'),
+    ('20261130170000');

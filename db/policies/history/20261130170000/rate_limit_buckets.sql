@@ -1,13 +1,14 @@
 -- iam.rate_limit_buckets: counters of auth requests per client address and
--- of failed logins per email (both as SHA-256 digests), per fixed window.
+-- of failed logins per email and per (email, client) (all as SHA-256
+-- digests), per fixed window; the functions slide across two of them.
 --
 -- Applied by `rls-iam db migrate` after the migrations, in one transaction.
 -- The runner first drops every policy on this table and revokes every grant
 -- from PUBLIC and the iam_* roles, so this file is the table's complete set
 -- of access rules.
 --
--- No request role touches this table: iam_anon calls iam.throttle_auth()
--- and iam.record_login_failure(), which run as iam_definer.
+-- No request role touches this table: iam_anon calls iam.throttle_client(),
+-- iam.login_attempt() and iam.login_succeeded(), which run as iam_definer.
 
 -- ------------------------------------------------------------ RLS
 alter table iam.rate_limit_buckets enable row level security;

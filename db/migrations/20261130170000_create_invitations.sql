@@ -36,6 +36,10 @@ create unique index invitations_pending_email_key
 -- unique key would have to lead with organization_id; 256 random bits make
 -- a collision a non-event.
 create index invitations_token_hash_idx on iam.invitations (token_hash);
+-- Invitee emails are other tenants' text: no planner statistics, which
+-- leakproof comparisons would let a tenant read through row estimates
+-- (docs/dba.md, "Planner statistics").
+alter table iam.invitations alter column email set statistics 0;
 -- Newest-first keyset pagination within one organization.
 create index invitations_org_created_idx
   on iam.invitations (organization_id, created_at desc, id desc);
