@@ -120,7 +120,7 @@ def caller_for(world: World, role: str) -> Caller:
 
 
 def expected_status(caller: Caller, resource: str, allowed: set[str], success: int) -> int:
-    """The contract's answer for an action on a single resource."""
+    """The answer README §5's role table promises for an action on a single resource."""
     if caller.role == "ANONYMOUS":
         return 401
     if caller.role == "REMOVED":

@@ -188,7 +188,7 @@ PROBLEM_FIELDS = {"type", "title", "status", "detail", "request_id"}
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """An RFC 9457 body with exactly the contract's fields, naming this request's id."""
+    """An RFC 9457 body with exactly the documented fields (README §8), naming this request's id."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, Any] = response.json()

@@ -1,4 +1,4 @@
-"""Invitations: the only way into an organization (README, "Invitations")."""
+"""Invitations: the only way into an organization (README, "Joining: invitations and consent")."""
 
 from __future__ import annotations
 
