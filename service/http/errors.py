@@ -106,6 +106,10 @@ _SQLSTATE: dict[str, tuple[ProblemType, str]] = {
     # lost a race with another change (two admins demoting each other).
     "40001": (kinds.CONCURRENT_CHANGE, kinds.CONCURRENT_CHANGE.example),
     "40P01": (kinds.CONCURRENT_CHANGE, kinds.CONCURRENT_CHANGE.example),
+    # A row the statement refers to went away in between (an organization
+    # deleted while one of its members logs in): request roles never pick
+    # the ids that foreign keys check (docs/dba.md, "Foreign-key errors").
+    "23503": (kinds.CONCURRENT_CHANGE, kinds.CONCURRENT_CHANGE.example),
     "55P03": (kinds.UNAVAILABLE, "A concurrent change interfered; retry the request."),
 }
 _SQLSTATE_CLASS: dict[str, tuple[ProblemType, str]] = {

@@ -7,10 +7,13 @@ import uuid
 from pathlib import Path
 
 import httpx
+import psycopg
 from fastapi.testclient import TestClient
 
+from service.http.errors import database_problem
 from service.http.problem_types import CATALOGUE
 from tests.support.api import PASSWORD, add_member, assert_problem, register, unique_email
+from tests.support.database import TestDatabase
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 
@@ -141,3 +144,19 @@ def test_titles_are_those_of_the_type(client: TestClient) -> None:
         f"/members/{admin.user_id}", json={"role": "READ_ONLY"}, headers=admin.headers
     )
     assert response.json()["title"] == CATALOGUE["last-admin"].title
+
+
+def test_a_row_that_went_away_in_between_is_a_concurrent_change(database: TestDatabase) -> None:
+    """A foreign key that fails (its row was deleted meanwhile) is a 409 to retry, not a 500."""
+    with psycopg.connect(database.conninfo) as conn:
+        try:
+            conn.execute(
+                "insert into iam.projects (organization_id, name, created_by_user_id)"
+                " values (%s, 'orphan', %s)",
+                (uuid.uuid4(), uuid.uuid4()),
+            )
+        except psycopg.errors.ForeignKeyViolation as error:
+            problem = database_problem(error)
+        else:
+            raise AssertionError("a project of no organization was stored")
+    assert (problem.status, problem.kind.slug) == (409, "concurrent-change")
