@@ -39,6 +39,93 @@ CREATE TYPE iam.org_role AS ENUM (
 
 
 --
+-- Name: accept_invitation(text); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.accept_invitation(p_token text) RETURNS TABLE(organization_id uuid, organization_name text, role iam.org_role)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  v_org_id uuid;
+  v_role iam.org_role;
+begin
+  update iam.invitations as i
+  set accepted_at = pg_catalog.now(), accepted_by_user_id = iam.current_user_id()
+  where i.token_hash = iam.invitation_token_hash(p_token)
+    and i.accepted_at is null
+    and i.expires_at > pg_catalog.now()
+    and i.email = (select u.email from iam.users as u
+                   where u.id = iam.current_user_id() and u.is_active)
+  returning i.organization_id, i.role into v_org_id, v_role;
+  if not found then
+    return;
+  end if;
+
+  insert into iam.organization_memberships (organization_id, user_id, role)
+  values (v_org_id, iam.current_user_id(), v_role)
+  on conflict (organization_id, user_id) do nothing;
+
+  return query
+    select o.id, o.name, m.role
+    from iam.organization_memberships as m
+    join iam.organizations as o on o.id = m.organization_id
+    where m.organization_id = v_org_id and m.user_id = iam.current_user_id();
+end
+$$;
+
+
+--
+-- Name: admit_invitation(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.admit_invitation() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  -- The INSERT policy checks the same after this trigger; checked here
+  -- first so that nobody else learns anything from the checks below.
+  if not exists (
+    select 1
+    from iam.organization_memberships as m
+    join iam.users as u on u.id = m.user_id
+    where m.organization_id = new.organization_id
+      and m.organization_id = iam.current_org_id()
+      and m.user_id = iam.current_user_id()
+      and m.role = 'ORG_ADMIN'
+      and u.is_active
+  ) then
+    raise exception 'only an ORG_ADMIN may invite' using errcode = 'insufficient_privilege';
+  end if;
+
+  perform pg_catalog.pg_advisory_xact_lock(1769107758, iam.organization_lock_key(new.organization_id));
+
+  delete from iam.invitations as i
+  where i.organization_id = new.organization_id
+    and i.accepted_at is null
+    and i.expires_at <= pg_catalog.now();
+
+  if exists (
+    select 1
+    from iam.organization_memberships as m
+    join iam.users as u on u.id = m.user_id
+    where m.organization_id = new.organization_id and u.email = new.email
+  ) then
+    raise exception 'already a member of this organization' using errcode = 'unique_violation';
+  end if;
+
+  if (select pg_catalog.count(*) from iam.invitations as i
+      where i.organization_id = new.organization_id and i.accepted_at is null) >= 100 then
+    raise exception 'too many pending invitations' using errcode = 'IAM02';
+  end if;
+  return new;
+end
+$$;
+
+
+--
 -- Name: audit_forget_organization(); Type: FUNCTION; Schema: iam; Owner: -
 --
 
@@ -234,6 +321,18 @@ CREATE FUNCTION iam.current_user_id() RETURNS uuid
     LANGUAGE sql STABLE
     AS $$
   select nullif(pg_catalog.current_setting('iam.user_id', true), '')::uuid
+$$;
+
+
+--
+-- Name: invitation_token_hash(text); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.invitation_token_hash(p_token text) RETURNS bytea
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO ''
+    AS $$
+  select pg_catalog.sha256(pg_catalog.convert_to(p_token, 'UTF8'))
 $$;
 
 
@@ -650,6 +749,48 @@ $$;
 
 
 --
+-- Name: register_invited(text, text, text); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.register_invited(p_email text, p_password_hash text, p_token text) RETURNS TABLE(user_id uuid, email text, organization_id uuid, organization_name text, role iam.org_role)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+#variable_conflict use_column
+declare
+  v_email text := pg_catalog.lower(pg_catalog.btrim(p_email));
+  v_invitation iam.invitations;
+  v_user_id uuid;
+begin
+  select * into v_invitation
+  from iam.invitations as i
+  where i.token_hash = iam.invitation_token_hash(p_token)
+    and i.accepted_at is null
+    and i.expires_at > pg_catalog.now()
+    and i.email = v_email
+  for update;
+  if not found then
+    raise exception 'no such invitation' using errcode = 'IAM03';
+  end if;
+
+  insert into iam.users (email, password_hash) values (v_email, p_password_hash)
+  returning id into v_user_id;
+
+  update iam.invitations as i
+  set accepted_at = pg_catalog.now(), accepted_by_user_id = v_user_id
+  where i.organization_id = v_invitation.organization_id and i.id = v_invitation.id;
+
+  insert into iam.organization_memberships (organization_id, user_id, role)
+  values (v_invitation.organization_id, v_user_id, v_invitation.role);
+
+  return query
+    select v_user_id, v_email, o.id, o.name, v_invitation.role
+    from iam.organizations as o where o.id = v_invitation.organization_id;
+end
+$$;
+
+
+--
 -- Name: request_caller(uuid, uuid); Type: FUNCTION; Schema: iam; Owner: -
 --
 
@@ -678,6 +819,23 @@ CREATE FUNCTION iam.request_session(p_user_id uuid, p_session_id uuid, OUT is_li
                              and s.user_id = p_user_id
                              and s.expires_at > pg_catalog.now())
               then true else iam.session_ended() end
+$$;
+
+
+--
+-- Name: require_org_admin(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.require_org_admin() RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO ''
+    AS $$
+begin
+  if iam.member_role() is distinct from 'ORG_ADMIN' then
+    raise exception 'only an ORG_ADMIN may manage invitations'
+      using errcode = 'insufficient_privilege';
+  end if;
+end
 $$;
 
 
@@ -886,27 +1044,6 @@ end
 $$;
 
 
---
--- Name: user_id_for_invite(text); Type: FUNCTION; Schema: iam; Owner: -
---
-
-CREATE FUNCTION iam.user_id_for_invite(p_email text) RETURNS uuid
-    LANGUAGE plpgsql STABLE SECURITY DEFINER
-    SET search_path TO ''
-    AS $$
-begin
-  if iam.member_role() is distinct from 'ORG_ADMIN' then
-    raise exception 'only an ORG_ADMIN may add members'
-      using errcode = 'insufficient_privilege';
-  end if;
-  return (
-    select u.id from iam.users as u
-    where u.email = pg_catalog.lower(pg_catalog.btrim(p_email)) and u.is_active
-  );
-end
-$$;
-
-
 SET default_tablespace = '';
 
 SET default_table_access_method = heap;
@@ -930,6 +1067,32 @@ CREATE TABLE iam.audit_events (
 ALTER TABLE ONLY iam.audit_events ALTER COLUMN request_id SET STATISTICS 0;
 
 ALTER TABLE ONLY iam.audit_events FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: invitations; Type: TABLE; Schema: iam; Owner: -
+--
+
+CREATE TABLE iam.invitations (
+    id uuid DEFAULT gen_random_uuid() NOT NULL,
+    organization_id uuid DEFAULT iam.current_org_id() NOT NULL,
+    email text NOT NULL,
+    role iam.org_role NOT NULL,
+    token_hash bytea NOT NULL,
+    invited_by_user_id uuid DEFAULT iam.current_user_id(),
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    accepted_at timestamp with time zone,
+    accepted_by_user_id uuid,
+    CONSTRAINT invitations_accepted CHECK (((accepted_by_user_id IS NULL) OR (accepted_at IS NOT NULL))),
+    CONSTRAINT invitations_email_length CHECK (((char_length(email) >= 3) AND (char_length(email) <= 254))),
+    CONSTRAINT invitations_email_normalized CHECK ((email = lower(btrim(email)))),
+    CONSTRAINT invitations_expiry CHECK ((expires_at > created_at)),
+    CONSTRAINT invitations_token_hash_length CHECK ((octet_length(token_hash) = 32))
+);
+ALTER TABLE ONLY iam.invitations ALTER COLUMN email SET STATISTICS 0;
+
+ALTER TABLE ONLY iam.invitations FORCE ROW LEVEL SECURITY;
 
 
 --
@@ -1109,6 +1272,14 @@ ALTER TABLE ONLY iam.audit_events
 
 
 --
+-- Name: invitations invitations_pkey; Type: CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.invitations
+    ADD CONSTRAINT invitations_pkey PRIMARY KEY (organization_id, id);
+
+
+--
 -- Name: organization_memberships organization_memberships_org_user_key; Type: CONSTRAINT; Schema: iam; Owner: -
 --
 
@@ -1219,6 +1390,41 @@ CREATE INDEX audit_events_org_target_idx ON iam.audit_events USING btree (organi
 
 
 --
+-- Name: invitations_accepted_by_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX invitations_accepted_by_idx ON iam.invitations USING btree (accepted_by_user_id);
+
+
+--
+-- Name: invitations_invited_by_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX invitations_invited_by_idx ON iam.invitations USING btree (invited_by_user_id);
+
+
+--
+-- Name: invitations_org_created_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX invitations_org_created_idx ON iam.invitations USING btree (organization_id, created_at DESC, id DESC);
+
+
+--
+-- Name: invitations_pending_email_key; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE UNIQUE INDEX invitations_pending_email_key ON iam.invitations USING btree (organization_id, email) WHERE (accepted_at IS NULL);
+
+
+--
+-- Name: invitations_token_hash_idx; Type: INDEX; Schema: iam; Owner: -
+--
+
+CREATE INDEX invitations_token_hash_idx ON iam.invitations USING btree (token_hash);
+
+
+--
 -- Name: organization_memberships_admins_idx; Type: INDEX; Schema: iam; Owner: -
 --
 
@@ -1303,6 +1509,13 @@ CREATE INDEX sessions_user_idx ON iam.sessions USING btree (user_id, created_at 
 
 
 --
+-- Name: invitations invitations_admit; Type: TRIGGER; Schema: iam; Owner: -
+--
+
+CREATE TRIGGER invitations_admit BEFORE INSERT ON iam.invitations FOR EACH ROW EXECUTE FUNCTION iam.admit_invitation();
+
+
+--
 -- Name: organization_memberships organization_memberships_audit; Type: TRIGGER; Schema: iam; Owner: -
 --
 
@@ -1363,6 +1576,30 @@ CREATE TRIGGER projects_touch_updated_at BEFORE UPDATE ON iam.projects FOR EACH 
 --
 
 CREATE TRIGGER users_touch_updated_at BEFORE UPDATE ON iam.users FOR EACH ROW EXECUTE FUNCTION iam.touch_updated_at();
+
+
+--
+-- Name: invitations invitations_accepted_by_user_id_fkey; Type: FK CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.invitations
+    ADD CONSTRAINT invitations_accepted_by_user_id_fkey FOREIGN KEY (accepted_by_user_id) REFERENCES iam.users(id) ON DELETE SET NULL;
+
+
+--
+-- Name: invitations invitations_invited_by_user_id_fkey; Type: FK CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.invitations
+    ADD CONSTRAINT invitations_invited_by_user_id_fkey FOREIGN KEY (invited_by_user_id) REFERENCES iam.users(id) ON DELETE SET NULL;
+
+
+--
+-- Name: invitations invitations_organization_id_fkey; Type: FK CONSTRAINT; Schema: iam; Owner: -
+--
+
+ALTER TABLE ONLY iam.invitations
+    ADD CONSTRAINT invitations_organization_id_fkey FOREIGN KEY (organization_id) REFERENCES iam.organizations(id) ON DELETE CASCADE;
 
 
 --
@@ -1444,17 +1681,17 @@ CREATE POLICY "Admins and users can edit their organization's projects" ON iam.p
 
 
 --
--- Name: organization_memberships Admins can add members to their organization; Type: POLICY; Schema: iam; Owner: -
---
-
-CREATE POLICY "Admins can add members to their organization" ON iam.organization_memberships FOR INSERT TO iam_authenticated WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
-
-
---
 -- Name: organization_memberships Admins can change roles in their organization; Type: POLICY; Schema: iam; Owner: -
 --
 
 CREATE POLICY "Admins can change roles in their organization" ON iam.organization_memberships FOR UPDATE TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role))) WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
+
+
+--
+-- Name: organizations Admins can delete their organization; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Admins can delete their organization" ON iam.organizations FOR DELETE TO iam_authenticated USING (((id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
 
 
 --
@@ -1465,6 +1702,13 @@ CREATE POLICY "Admins can delete their organization's projects" ON iam.projects 
 
 
 --
+-- Name: invitations Admins can invite into their organization; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Admins can invite into their organization" ON iam.invitations FOR INSERT TO iam_authenticated WITH CHECK (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (invited_by_user_id = ( SELECT iam.current_user_id() AS current_user_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
+
+
+--
 -- Name: audit_events Admins can read their organization's audit events; Type: POLICY; Schema: iam; Owner: -
 --
 
@@ -1472,10 +1716,31 @@ CREATE POLICY "Admins can read their organization's audit events" ON iam.audit_e
 
 
 --
+-- Name: invitations Admins can read their organization's invitations; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Admins can read their organization's invitations" ON iam.invitations FOR SELECT TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role() AS member_role) = 'ORG_ADMIN'::iam.org_role)));
+
+
+--
 -- Name: organization_memberships Admins can remove members, and members can leave; Type: POLICY; Schema: iam; Owner: -
 --
 
 CREATE POLICY "Admins can remove members, and members can leave" ON iam.organization_memberships FOR DELETE TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ((( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role) OR ((user_id = ( SELECT iam.current_user_id() AS current_user_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) IS NOT NULL)))));
+
+
+--
+-- Name: organizations Admins can rename their organization; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Admins can rename their organization" ON iam.organizations FOR UPDATE TO iam_authenticated USING (((id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role))) WITH CHECK ((id = ( SELECT iam.current_org_id() AS current_org_id)));
+
+
+--
+-- Name: invitations Admins can revoke their organization's invitations; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Admins can revoke their organization's invitations" ON iam.invitations FOR DELETE TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
 
 
 --
@@ -1567,6 +1832,13 @@ CREATE POLICY "Definer functions can forget old hash hand-outs" ON iam.password_
 
 
 --
+-- Name: invitations Definer functions can mark invitations accepted; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can mark invitations accepted" ON iam.invitations FOR UPDATE TO iam_definer USING ((accepted_at IS NULL)) WITH CHECK ((accepted_at IS NOT NULL));
+
+
+--
 -- Name: sessions Definer functions can move sessions on; Type: POLICY; Schema: iam; Owner: -
 --
 
@@ -1574,10 +1846,24 @@ CREATE POLICY "Definer functions can move sessions on" ON iam.sessions FOR UPDAT
 
 
 --
+-- Name: invitations Definer functions can purge expired invitations; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can purge expired invitations" ON iam.invitations FOR DELETE TO iam_definer USING (((accepted_at IS NULL) AND (expires_at <= now())));
+
+
+--
 -- Name: password_hash_handouts Definer functions can read hash hand-outs; Type: POLICY; Schema: iam; Owner: -
 --
 
 CREATE POLICY "Definer functions can read hash hand-outs" ON iam.password_hash_handouts FOR SELECT TO iam_definer USING (true);
+
+
+--
+-- Name: invitations Definer functions can read invitations; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Definer functions can read invitations" ON iam.invitations FOR SELECT TO iam_definer USING (true);
 
 
 --
@@ -1708,6 +1994,12 @@ CREATE POLICY "Users can read their own sessions" ON iam.sessions FOR SELECT TO 
 ALTER TABLE iam.audit_events ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: invitations; Type: ROW SECURITY; Schema: iam; Owner: -
+--
+
+ALTER TABLE iam.invitations ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: organization_memberships; Type: ROW SECURITY; Schema: iam; Owner: -
 --
 
@@ -1784,4 +2076,5 @@ INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261130160000'),
     ('20261130160100'),
     ('20261130160200'),
-    ('20261130160300');
+    ('20261130160300'),
+    ('20261130170000');

@@ -192,16 +192,16 @@ async def register(http: httpx.AsyncClient, label: str) -> Actor:
 
 async def member(http: httpx.AsyncClient, admin: Actor, role: str) -> Actor:
     newcomer = await register(http, role.lower())
-    added = await http.post(
-        "/members", json={"email": newcomer.email, "role": role}, headers=admin.headers
+    # Members join by accepting an invitation.
+    invited = await http.post(
+        "/invitations", json={"email": newcomer.email, "role": role}, headers=admin.headers
     )
-    added.raise_for_status()
-    login = await http.post(
-        "/auth/login",
-        json={"email": newcomer.email, "password": PASSWORD, "organization_id": admin.org_id},
+    invited.raise_for_status()
+    accepted = await http.post(
+        "/invitations/accept", json={"token": invited.json()["token"]}, headers=newcomer.headers
     )
-    login.raise_for_status()
-    token = login.json()["access_token"]
+    accepted.raise_for_status()
+    token = accepted.json()["access_token"]
     return Actor(role, newcomer.email, newcomer.user_id, admin.org_id, token)
 
 

@@ -97,6 +97,9 @@ class Settings(BaseSettings):
     server_keep_alive_seconds: int = Field(5, ge=1, le=300)
     server_keep_alive_max_requests: int = Field(1000, ge=1, le=1_000_000)
 
+    # How long an invitation's token may be accepted (7 days).
+    invitation_ttl_seconds: int = Field(604_800, ge=60, le=90 * 86_400)
+
     @property
     def prepare_threshold(self) -> int | None:
         """Transaction-mode poolers cannot keep server-side prepared statements."""

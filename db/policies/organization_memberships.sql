@@ -17,11 +17,12 @@ alter table iam.organization_memberships enable row level security;
 alter table iam.organization_memberships force row level security;
 
 -- ----------------------------------------------------------- grants
--- organization_id is filled in by the database (the active organization).
+-- Requests never insert a membership: nobody joins an organization without
+-- their own consent. Memberships are created only by the definer functions:
+-- the first one of an organization (register, create_organization) and the
+-- invitee's own acceptance (accept_invitation, register_invited).
 grant select, delete on iam.organization_memberships to iam_authenticated;
-grant insert (user_id, role) on iam.organization_memberships to iam_authenticated;
 grant update (role) on iam.organization_memberships to iam_authenticated;
--- The definer functions create the first membership of an organization.
 grant select, insert on iam.organization_memberships to iam_definer;
 
 -- --------------------------------------------------------- policies
@@ -31,14 +32,6 @@ create policy "Members can read their organization's memberships"
   using (
     organization_id = (select iam.current_org_id())
     and (select iam.member_role()) is not null
-  );
-
--- Only an ORG_ADMIN adds members, and only to the active organization.
-create policy "Admins can add members to their organization"
-  on iam.organization_memberships for insert to iam_authenticated
-  with check (
-    organization_id = (select iam.current_org_id())
-    and (select iam.member_role_for_write()) = 'ORG_ADMIN'
   );
 
 -- Only an ORG_ADMIN changes roles. USING hides the row from anyone else, so
@@ -72,7 +65,8 @@ create policy "Definer functions can read memberships"
   on iam.organization_memberships for select to iam_definer
   using (true);
 
--- Registration and create_organization make the creator ORG_ADMIN.
+-- Registration and create_organization make the creator ORG_ADMIN; an
+-- accepted invitation makes the invitee a member with the invited role.
 create policy "Definer functions can create memberships"
   on iam.organization_memberships for insert to iam_definer
   with check (true);

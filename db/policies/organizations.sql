@@ -14,9 +14,10 @@ alter table iam.organizations enable row level security;
 alter table iam.organizations force row level security;
 
 -- ----------------------------------------------------------- grants
--- Requests read their active organization. Creating one goes through
--- iam.create_organization(); nothing in the API renames or deletes one.
-grant select on iam.organizations to iam_authenticated;
+-- Requests read their active organization; its ORG_ADMINs rename and delete
+-- it. Creating one goes through iam.create_organization().
+grant select, delete on iam.organizations to iam_authenticated;
+grant update (name) on iam.organizations to iam_authenticated;
 -- The definer functions create organizations.
 grant select, insert on iam.organizations to iam_definer;
 
@@ -26,6 +27,21 @@ grant select, insert on iam.organizations to iam_definer;
 create policy "Members can read their active organization"
   on iam.organizations for select to iam_authenticated
   using (id = (select iam.current_org_id()) and (select iam.member_role()) is not null);
+
+-- Only an ORG_ADMIN renames the active organization. USING hides it from
+-- anyone else, so their update changes nothing (403 for a member, who can
+-- read it; 404 otherwise).
+create policy "Admins can rename their organization"
+  on iam.organizations for update to iam_authenticated
+  using (id = (select iam.current_org_id()) and (select iam.member_role_for_write()) = 'ORG_ADMIN')
+  with check (id = (select iam.current_org_id()));
+
+-- Only an ORG_ADMIN deletes the active organization. Its memberships,
+-- projects and invitations go with it (foreign keys on delete cascade) in
+-- the same statement, so every token for it fails on its next request.
+create policy "Admins can delete their organization"
+  on iam.organizations for delete to iam_authenticated
+  using (id = (select iam.current_org_id()) and (select iam.member_role_for_write()) = 'ORG_ADMIN');
 
 -- The definer functions (register, create_organization, switch_organization,
 -- my_organizations, login_lookup) each filter by the caller themselves.

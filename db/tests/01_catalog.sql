@@ -6,14 +6,15 @@ begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
 
-select plan(41);
+select plan(51);
 
 -- ------------------------------------------------------------- tables
 select has_schema('iam');
 select tables_are(
   'iam',
-  array['organizations', 'users', 'organization_memberships', 'projects', 'rate_limit_buckets',
-        'password_hash_handouts', 'sessions', 'refresh_tokens', 'audit_events'],
+  array['organizations', 'users', 'organization_memberships', 'projects', 'invitations',
+        'rate_limit_buckets', 'password_hash_handouts', 'sessions', 'refresh_tokens',
+        'audit_events'],
   'schema iam holds exactly the known tables'
 );
 
@@ -25,6 +26,7 @@ select results_eq(
      where relnamespace = 'iam'::regnamespace and relkind in ('r', 'p')
      order by relname $$,
   $$ values ('audit_events', true, true),
+            ('invitations', true, true),
             ('organization_memberships', true, true),
             ('organizations', true, true),
             ('password_hash_handouts', true, true),
@@ -49,6 +51,8 @@ select index_is_unique('iam', 'organization_memberships',
 -- ----------------------------------------------------------- policies
 select policies_are('iam', 'organizations', array[
   'Members can read their active organization',
+  'Admins can rename their organization',
+  'Admins can delete their organization',
   'Definer functions can read organizations',
   'Definer functions can create organizations'
 ]);
@@ -60,11 +64,18 @@ select policies_are('iam', 'users', array[
 ]);
 select policies_are('iam', 'organization_memberships', array[
   'Members can read their organization''s memberships',
-  'Admins can add members to their organization',
   'Admins can change roles in their organization',
   'Admins can remove members, and members can leave',
   'Definer functions can read memberships',
   'Definer functions can create memberships'
+]);
+select policies_are('iam', 'invitations', array[
+  'Admins can read their organization''s invitations',
+  'Admins can invite into their organization',
+  'Admins can revoke their organization''s invitations',
+  'Definer functions can read invitations',
+  'Definer functions can mark invitations accepted',
+  'Definer functions can purge expired invitations'
 ]);
 select policies_are('iam', 'projects', array[
   'Members can read their organization''s projects',
@@ -84,15 +95,22 @@ select results_eq(
             ('audit_events', 'INSERT', array['iam_definer']),
             ('audit_events', 'SELECT', array['iam_authenticated']),
             ('audit_events', 'SELECT', array['iam_definer']),
+            ('invitations', 'DELETE', array['iam_authenticated']),
+            ('invitations', 'DELETE', array['iam_definer']),
+            ('invitations', 'INSERT', array['iam_authenticated']),
+            ('invitations', 'SELECT', array['iam_authenticated']),
+            ('invitations', 'SELECT', array['iam_definer']),
+            ('invitations', 'UPDATE', array['iam_definer']),
             ('organization_memberships', 'DELETE', array['iam_authenticated']),
-            ('organization_memberships', 'INSERT', array['iam_authenticated']),
             ('organization_memberships', 'INSERT', array['iam_definer']),
             ('organization_memberships', 'SELECT', array['iam_authenticated']),
             ('organization_memberships', 'SELECT', array['iam_definer']),
             ('organization_memberships', 'UPDATE', array['iam_authenticated']),
+            ('organizations', 'DELETE', array['iam_authenticated']),
             ('organizations', 'INSERT', array['iam_definer']),
             ('organizations', 'SELECT', array['iam_authenticated']),
             ('organizations', 'SELECT', array['iam_definer']),
+            ('organizations', 'UPDATE', array['iam_authenticated']),
             ('projects', 'DELETE', array['iam_authenticated']),
             ('projects', 'INSERT', array['iam_authenticated']),
             ('projects', 'SELECT', array['iam_authenticated']),
@@ -162,7 +180,9 @@ select is_empty(
              'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') $$,
   'iam_anon holds no privilege on any table (it works only through definer functions)'
 );
-select table_privs_are('iam', 'organizations', 'iam_authenticated', array['SELECT']);
+select table_privs_are('iam', 'organizations', 'iam_authenticated', array['SELECT', 'DELETE']);
+select table_privs_are('iam', 'invitations', 'iam_authenticated', array['DELETE'],
+  'iam_authenticated reads invitations only through column grants');
 select table_privs_are('iam', 'projects', 'iam_authenticated', array['SELECT', 'DELETE']);
 select table_privs_are('iam', 'organization_memberships', 'iam_authenticated',
   array['SELECT', 'DELETE']);
@@ -186,7 +206,15 @@ select column_privs_are('iam', 'projects', 'name', 'iam_authenticated',
 select column_privs_are('iam', 'organization_memberships', 'organization_id',
   'iam_authenticated', array['SELECT'], 'clients cannot write memberships.organization_id');
 select column_privs_are('iam', 'organization_memberships', 'role', 'iam_authenticated',
-  array['SELECT', 'INSERT', 'UPDATE']);
+  array['SELECT', 'UPDATE'], 'no request inserts a membership: members join by accepting');
+select column_privs_are('iam', 'organization_memberships', 'user_id', 'iam_authenticated',
+  array['SELECT']);
+select column_privs_are('iam', 'invitations', 'token_hash', 'iam_authenticated',
+  array['INSERT'], 'nobody reads an invitation token''s digest back');
+select column_privs_are('iam', 'invitations', 'organization_id', 'iam_authenticated',
+  array['SELECT'], 'clients cannot write invitations.organization_id');
+select column_privs_are('iam', 'invitations', 'accepted_at', 'iam_authenticated',
+  array['SELECT'], 'only iam.accept_invitation() marks an invitation used');
 select column_privs_are('iam', 'users', 'password_hash', 'iam_authenticated', array[]::text[],
   'password hashes are never readable by requests');
 
@@ -219,6 +247,14 @@ select function_privs_are('iam', 'create_organization', array['text'], 'iam_auth
   array['EXECUTE']);
 select function_privs_are('iam', 'create_organization', array['text'], 'iam_anon',
   array[]::text[]);
+select function_privs_are('iam', 'accept_invitation', array['text'], 'iam_authenticated',
+  array['EXECUTE']);
+select function_privs_are('iam', 'register_invited', array['text', 'text', 'text'], 'iam_anon',
+  array['EXECUTE']);
+select function_privs_are('iam', 'register_invited', array['text', 'text', 'text'],
+  'iam_authenticated', array[]::text[]);
+select hasnt_function('iam', 'user_id_for_invite', array['text'],
+  'no function resolves an email to a user for a member');
 
 select * from finish();
 rollback;

@@ -1,4 +1,5 @@
--- pgTAP: who may add, change and remove members, actor by actor. Run with
+-- pgTAP: nobody adds members; who may invite, change and remove them, actor
+-- by actor; a member joins by accepting. Run with
 --   pg_prove -d "$DATABASE_URL" db/tests/*.sql
 -- Seeded by the connecting role (superuser or BYPASSRLS); each actor runs as
 -- iam_authenticated with its identity set, as the API does. Rolled back.
@@ -33,7 +34,7 @@ begin
 end
 $$;
 
-select plan(38);
+select plan(40);
 
 insert into iam.organizations (id, name) values
   ('aaaaaaaa-aaaa-4aaa-8aaa-000000000000', 'pgTAP A'),
@@ -69,15 +70,21 @@ select throws_ok(
   $$ delete from iam.organization_memberships
      where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001' $$,
   'IAM01', null, 'the last ORG_ADMIN cannot leave');
-select lives_ok(
+select throws_ok(
   $$ insert into iam.organization_memberships (user_id, role)
      values ('cccccccc-cccc-4ccc-8ccc-000000000001', 'READ_ONLY') $$,
-  'ORG_ADMIN adds a member');
+  '42501', null, 'not even an ORG_ADMIN adds a member without their consent');
+select lives_ok(
+  $$ insert into iam.invitations (email, role, token_hash, expires_at)
+     values ('newcomer@pgtap.invalid', 'READ_ONLY', iam.invitation_token_hash('pgtap-newcomer'),
+             now() + interval '1 day') $$,
+  'ORG_ADMIN invites the newcomer');
+set local iam.user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001';
 select results_eq(
-  $$ select organization_id from iam.organization_memberships
-     where user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001' $$,
-  $$ values ('aaaaaaaa-aaaa-4aaa-8aaa-000000000000'::uuid) $$,
-  'a new member joins the active organization');
+  $$ select organization_id, role from iam.accept_invitation('pgtap-newcomer') $$,
+  $$ values ('aaaaaaaa-aaaa-4aaa-8aaa-000000000000'::uuid, 'READ_ONLY'::iam.org_role) $$,
+  'the newcomer accepts and joins the inviting organization');
+set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001';
 select results_eq(
   $$ update iam.organization_memberships set role = 'ORG_ADMIN'
      where user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001' returning role $$,
@@ -229,9 +236,16 @@ select results_eq(
 
 set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001';
 select lives_ok(
-  $$ insert into iam.organization_memberships (user_id, role)
-     values ('cccccccc-cccc-4ccc-8ccc-000000000001', 'ORG_ADMIN') $$,
-  'ORG_ADMIN appoints a successor');
+  $$ insert into iam.invitations (email, role, token_hash, expires_at)
+     values ('newcomer@pgtap.invalid', 'ORG_ADMIN', iam.invitation_token_hash('pgtap-successor'),
+             now() + interval '1 day') $$,
+  'ORG_ADMIN invites a successor');
+set local iam.user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001';
+select results_eq(
+  $$ select role from iam.accept_invitation('pgtap-successor') $$,
+  $$ values ('ORG_ADMIN'::iam.org_role) $$,
+  'the successor accepts');
+set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001';
 select results_eq(
   $$ delete from iam.organization_memberships
      where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001' returning user_id $$,

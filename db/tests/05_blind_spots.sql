@@ -32,7 +32,7 @@ begin
 end
 $$;
 
-select plan(21);
+select plan(22);
 
 -- ============================================================ column additions
 -- Every column of every table, exactly: a new column must be reviewed here
@@ -44,6 +44,9 @@ select columns_are('iam', 'organization_memberships',
   array['id', 'organization_id', 'user_id', 'role', 'created_at']);
 select columns_are('iam', 'projects', array['id', 'organization_id', 'name', 'description',
   'created_by_user_id', 'created_at', 'updated_at']);
+select columns_are('iam', 'invitations', array['id', 'organization_id', 'email', 'role',
+  'token_hash', 'invited_by_user_id', 'created_at', 'expires_at', 'accepted_at',
+  'accepted_by_user_id']);
 select columns_are('iam', 'rate_limit_buckets', array['bucket', 'window_start', 'hits']);
 select columns_are('iam', 'password_hash_handouts',
   array['id', 'user_id', 'hash_digest', 'handed_out_at', 'used_at']);
@@ -71,14 +74,24 @@ select results_eq(
             ('audit_events', 'request_id', 'SELECT'),
             ('audit_events', 'target_id', 'SELECT'),
             ('audit_events', 'target_type', 'SELECT'),
+            ('invitations', 'accepted_at', 'SELECT'),
+            ('invitations', 'accepted_by_user_id', 'SELECT'),
+            ('invitations', 'created_at', 'SELECT'),
+            ('invitations', 'email', 'INSERT,SELECT'),
+            ('invitations', 'expires_at', 'INSERT,SELECT'),
+            ('invitations', 'id', 'SELECT'),
+            ('invitations', 'invited_by_user_id', 'SELECT'),
+            ('invitations', 'organization_id', 'SELECT'),
+            ('invitations', 'role', 'INSERT,SELECT'),
+            ('invitations', 'token_hash', 'INSERT'),
             ('organization_memberships', 'created_at', 'SELECT'),
             ('organization_memberships', 'id', 'SELECT'),
             ('organization_memberships', 'organization_id', 'SELECT'),
-            ('organization_memberships', 'role', 'INSERT,SELECT,UPDATE'),
-            ('organization_memberships', 'user_id', 'INSERT,SELECT'),
+            ('organization_memberships', 'role', 'SELECT,UPDATE'),
+            ('organization_memberships', 'user_id', 'SELECT'),
             ('organizations', 'created_at', 'SELECT'),
             ('organizations', 'id', 'SELECT'),
-            ('organizations', 'name', 'SELECT'),
+            ('organizations', 'name', 'SELECT,UPDATE'),
             ('organizations', 'updated_at', 'SELECT'),
             ('projects', 'created_at', 'SELECT'),
             ('projects', 'created_by_user_id', 'SELECT'),
@@ -99,7 +112,7 @@ select results_eq(
             ('users', 'id', 'SELECT'),
             ('users', 'is_active', 'SELECT'),
             ('users', 'updated_at', 'SELECT') $$,
-  'iam_authenticated holds exactly these column privileges, password_hash not among them'
+  'iam_authenticated holds exactly these column privileges: never password_hash, token_hash only written'
 );
 select is_empty(
   $$ select c.relname, a.attname from pg_catalog.pg_class c

@@ -109,8 +109,17 @@ select is_empty($$ select 1 from iam.audit_events $$,
 -- ==================================================== ORG_ADMIN makes changes
 set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001';
 set local iam.request_id = 'pgtap-2';
-insert into iam.organization_memberships (user_id, role)
-  values ('cccccccc-cccc-4ccc-8ccc-000000000001', 'READ_ONLY');
+-- Members join by accepting an invitation: the invitee is the actor.
+insert into iam.invitations (email, role, token_hash, expires_at)
+  values ('newcomer@pgtap.invalid', 'READ_ONLY', iam.invitation_token_hash('pgtap-audit'),
+          now() + interval '1 day');
+set local iam.user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001';
+set local iam.org_id = '';
+set local iam.request_id = 'pgtap-3';
+select organization_id from iam.accept_invitation('pgtap-audit');
+set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001';
+set local iam.org_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000000';
+set local iam.request_id = 'pgtap-2';
 update iam.organization_memberships set role = 'ORG_USER'
   where user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001';
 delete from iam.organization_memberships where user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001';
@@ -128,8 +137,8 @@ select results_eq(
      ('project.updated', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002',
       current_setting('pgtap.gemini'), 'pgtap-1',
       '{"description": {"old": null, "new": "orbit"}}'),
-     ('member.added', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001',
-      'cccccccc-cccc-4ccc-8ccc-000000000001', 'pgtap-2', '{"role": {"old": null, "new": "READ_ONLY"}}'),
+     ('member.added', 'cccccccc-cccc-4ccc-8ccc-000000000001',
+      'cccccccc-cccc-4ccc-8ccc-000000000001', 'pgtap-3', '{"role": {"old": null, "new": "READ_ONLY"}}'),
      ('member.role_changed', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001',
       'cccccccc-cccc-4ccc-8ccc-000000000001', 'pgtap-2',
       '{"role": {"old": "READ_ONLY", "new": "ORG_USER"}}'),

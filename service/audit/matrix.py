@@ -45,6 +45,8 @@ class Seed:
     newcomer: uuid.UUID
     project: uuid.UUID
     other_project: uuid.UUID
+    invitation: uuid.UUID
+    other_invitation: uuid.UUID
     admin_email: str
     fresh_email: str
     # The audit events the seeding left in each organization.
@@ -111,6 +113,16 @@ def _read_members(conn: Conn, seed: Seed, actor: uuid.UUID | None) -> str:
     return _visible(seed.members, seen, {seed.outsider})
 
 
+def _list_invitations(conn: Conn, seed: Seed, actor: uuid.UUID | None) -> str:
+    seen = _ids(conn, LIST_INVITATIONS, _params(seed, actor))
+    return _visible({seed.invitation}, seen, {seed.other_invitation})
+
+
+def _read_tokens(conn: Conn, seed: Seed, actor: uuid.UUID | None) -> str:
+    rows = conn.execute(READ_INVITATION_TOKENS).fetchall()
+    return ALLOWED if rows else DENIED
+
+
 def _read_audit_events(conn: Conn, seed: Seed, actor: uuid.UUID | None) -> str:
     seen = _ids(conn, READ_AUDIT_EVENTS, _params(seed, actor))
     return _visible(set(seed.events), seen, set(seed.other_events))
@@ -136,6 +148,16 @@ ADD_MEMBER = (
     "insert into iam.organization_memberships (user_id, role)"
     " values (%(newcomer)s, 'ORG_USER') returning id"
 )
+INVITE_MEMBER = (
+    "insert into iam.invitations (email, role, token_hash, expires_at)"
+    " values ('matrix-invitee@example.invalid', 'ORG_USER',"
+    " iam.invitation_token_hash('matrix probe'), now() + interval '1 day') returning id"
+)
+LIST_INVITATIONS = "select id from iam.invitations"
+READ_INVITATION_TOKENS = "select token_hash from iam.invitations"
+REVOKE_INVITATION = "delete from iam.invitations where id = %(invitation)s"
+RENAME_ORGANIZATION = "update iam.organizations set name = 'matrix probe' where id = %(org)s"
+DELETE_ORGANIZATION = "delete from iam.organizations where id = %(org)s"
 CHANGE_ROLE = (
     "update iam.organization_memberships set role = 'ORG_USER'"
     " where organization_id = %(org)s and user_id = %(co_admin)s"
@@ -173,7 +195,26 @@ ACTIONS = (
     Action("create_project", "create a project", CREATE_PROJECT, _statement(CREATE_PROJECT)),
     Action("update_project", "update a project", UPDATE_PROJECT, _statement(UPDATE_PROJECT)),
     Action("delete_project", "delete a project", DELETE_PROJECT, _statement(DELETE_PROJECT)),
-    Action("add_member", "add a member", ADD_MEMBER, _statement(ADD_MEMBER)),
+    Action(
+        "add_member_directly",
+        "add a member without an invitation",
+        ADD_MEMBER,
+        _statement(ADD_MEMBER),
+    ),
+    Action("invite_member", "invite a member", INVITE_MEMBER, _statement(INVITE_MEMBER)),
+    Action("list_invitations", "list pending invitations", LIST_INVITATIONS, _list_invitations),
+    Action(
+        "read_invitation_tokens",
+        "read an invitation's token digest",
+        READ_INVITATION_TOKENS,
+        _read_tokens,
+    ),
+    Action(
+        "revoke_invitation",
+        "revoke an invitation",
+        REVOKE_INVITATION,
+        _statement(REVOKE_INVITATION),
+    ),
     Action("change_role", "change a member's role", CHANGE_ROLE, _statement(CHANGE_ROLE)),
     Action("remove_member", "remove a member", REMOVE_MEMBER, _statement(REMOVE_MEMBER)),
     Action(
@@ -181,6 +222,18 @@ ACTIONS = (
         "create a new organization",
         CREATE_ORGANIZATION,
         _statement(CREATE_ORGANIZATION),
+    ),
+    Action(
+        "rename_organization",
+        "rename the organization",
+        RENAME_ORGANIZATION,
+        _statement(RENAME_ORGANIZATION),
+    ),
+    Action(
+        "delete_organization",
+        "delete the organization",
+        DELETE_ORGANIZATION,
+        _statement(DELETE_ORGANIZATION),
     ),
     Action("leave_organization", "leave the organization", LEAVE, _statement(LEAVE)),
     Action("read_audit_events", "read its audit log", READ_AUDIT_EVENTS, _read_audit_events),
@@ -291,6 +344,24 @@ def _seed(conn: Conn) -> Seed:
             (org, who, role),
         )
 
+    def invitation(org: uuid.UUID, inviter: uuid.UUID) -> uuid.UUID:
+        # Stored the way a request stores one: as the inviting admin.
+        conn.execute(
+            "select set_config('iam.user_id', %s, true), set_config('iam.org_id', %s, true)",
+            (str(inviter), str(org)),
+        )
+        invitation_id = _returning_id(
+            conn,
+            "insert into iam.invitations (email, role, token_hash, expires_at)"
+            " values (%s, 'READ_ONLY', iam.invitation_token_hash(%s), now() + interval '1 day')"
+            " returning id",
+            (f"matrix-invited-{tag}@example.invalid", uuid.uuid4().hex),
+        )
+        conn.execute(
+            "select set_config('iam.user_id', '', true), set_config('iam.org_id', '', true)"
+        )
+        return invitation_id
+
     def project(org: uuid.UUID, creator: uuid.UUID) -> uuid.UUID:
         return _returning_id(
             conn,
@@ -322,6 +393,8 @@ def _seed(conn: Conn) -> Seed:
         newcomer=newcomer,
         project=first_project,
         other_project=other_project,
+        invitation=invitation(org, admin),
+        other_invitation=invitation(other_org, outsider),
         admin_email=f"matrix-admin-{tag}@example.invalid",
         fresh_email=f"matrix-fresh-{tag}@example.invalid",
         events=_events(conn, org),

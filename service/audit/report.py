@@ -25,7 +25,13 @@ request without a token: `iam_anon` with no context at all.
 
 An action is **denied** when PostgreSQL refuses it (SQLSTATE 42501), when it
 changes no row, or when the rows are not visible. A read is **allowed** when
-it returns exactly the scratch organization's rows.
+it returns exactly the scratch organization's rows. The scratch organization
+also holds a pending invitation, and its neighbour one of its own.
+
+Nobody adds a member directly: members join by accepting an invitation,
+which each invitee does for themself (`iam.accept_invitation`), so it is no
+row of this role table. Deleting the organization takes its memberships,
+projects and invitations with it.
 """
 
 
@@ -54,8 +60,9 @@ def as_markdown(matrix: Matrix) -> str:
         "",
         "`:org` is the scratch organization, `:project` its project, `:co_admin` the"
         " second `ORG_ADMIN`, `:newcomer` a user who belongs to no organization yet and"
-        " `:me` the actor, `:admin_email` the `ORG_ADMIN`'s email and `:fresh_email` an"
-        " email nobody has registered.",
+        " `:me` the actor, `:invitation` the scratch organization's pending invitation,"
+        " `:admin_email` the `ORG_ADMIN`'s email and `:fresh_email` an email nobody has"
+        " registered.",
         "",
     ]
     return "\n".join(lines)

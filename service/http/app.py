@@ -22,6 +22,7 @@ from service.http.routers import (
     audit_events,
     auth,
     health,
+    invitations,
     members,
     organizations,
     projects,
@@ -107,7 +108,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.rls_iam = state
     install_error_handlers(app)
     # Routes are matched in order: the busiest first.
-    for module in (projects, members, auth, sessions, organizations, audit_events, health, metrics):
+    for module in (
+        projects,
+        members,
+        auth,
+        sessions,
+        invitations,
+        organizations,
+        audit_events,
+        health,
+        metrics,
+    ):
         app.include_router(module.router)
     metrics.register_pool(state.pool)
     conventions.install(app, settings.cors_origins)

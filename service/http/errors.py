@@ -94,6 +94,10 @@ def too_many_requests(wait: int, kind: ProblemType = kinds.RATE_LIMITED) -> Prob
 _SQLSTATE: dict[str, tuple[ProblemType, str]] = {
     "23505": (kinds.CONFLICT, kinds.CONFLICT.example),
     "IAM01": (kinds.LAST_ADMIN, kinds.LAST_ADMIN.example),
+    "IAM02": (kinds.TOO_MANY_INVITATIONS, kinds.TOO_MANY_INVITATIONS.example),
+    # An invitation that cannot be used: unknown, expired, revoked, used or
+    # for another email. One answer for all, the same as accepting gives.
+    "IAM03": (kinds.INVITATION_NOT_FOUND, kinds.INVITATION_NOT_FOUND.example),
     "42501": (kinds.FORBIDDEN, kinds.FORBIDDEN.example),
     "23514": (kinds.VALIDATION, "A value is out of the allowed range."),
     "23502": (kinds.VALIDATION, "A required value is missing."),
@@ -102,6 +106,10 @@ _SQLSTATE: dict[str, tuple[ProblemType, str]] = {
     # lost a race with another change (two admins demoting each other).
     "40001": (kinds.CONCURRENT_CHANGE, kinds.CONCURRENT_CHANGE.example),
     "40P01": (kinds.CONCURRENT_CHANGE, kinds.CONCURRENT_CHANGE.example),
+    # A row the statement refers to went away in between (an organization
+    # deleted while one of its members logs in): request roles never pick
+    # the ids that foreign keys check (docs/dba.md, "Foreign-key errors").
+    "23503": (kinds.CONCURRENT_CHANGE, kinds.CONCURRENT_CHANGE.example),
     "55P03": (kinds.UNAVAILABLE, "A concurrent change interfered; retry the request."),
 }
 _SQLSTATE_CLASS: dict[str, tuple[ProblemType, str]] = {
@@ -116,6 +124,12 @@ _UNIQUE_CONSTRAINT: dict[str, ProblemType] = {
     "users_email_key": kinds.EMAIL_TAKEN,
     "projects_org_name_key": kinds.NAME_TAKEN,
     "organization_memberships_org_user_key": kinds.ALREADY_MEMBER,
+    "invitations_pending_email_key": kinds.INVITATION_PENDING,
+}
+# A unique violation the database raises itself names no constraint: its
+# message (fixed text in db/migrations) tells the class.
+_UNIQUE_RAISED: dict[str, ProblemType] = {
+    "already a member of this organization": kinds.ALREADY_MEMBER,
 }
 
 
@@ -166,7 +180,9 @@ def database_problem(error: psycopg.Error) -> Problem:
     state = error.sqlstate or ""
     mapped = _SQLSTATE.get(state) or _SQLSTATE_CLASS.get(state[:2])
     if state == "23505":
-        unique = _UNIQUE_CONSTRAINT.get(error.diag.constraint_name or "")
+        unique = _UNIQUE_CONSTRAINT.get(error.diag.constraint_name or "") or _UNIQUE_RAISED.get(
+            error.diag.message_primary or ""
+        )
         if unique is not None:
             mapped = (unique, unique.example)
     if mapped is not None:

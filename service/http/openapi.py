@@ -66,12 +66,18 @@ TAGS = [
     },
     {
         "name": "organizations",
-        "description": "The organizations (tenants) the caller belongs to.",
+        "description": "The organizations (tenants) the caller belongs to, and the lifecycle"
+        " (read, rename, delete) of the token's organization.",
     },
     {
         "name": "members",
         "description": "Members of the token's organization and their roles. An organization"
         " always keeps at least one ORG_ADMIN.",
+    },
+    {
+        "name": "invitations",
+        "description": "Invitations to join the token's organization. An invitee joins by"
+        " accepting, signed in with the invited email, or by registering with the token.",
     },
     {
         "name": "projects",

@@ -151,6 +151,30 @@ ALREADY_MEMBER = declare(
     "The user is already a member of the organization.",
     "This user is already a member of the organization.",
 )
+INVITATION_NOT_FOUND = declare(
+    "invitation-not-found",
+    404,
+    "Invitation not found",
+    "The invitation token cannot be used: unknown, expired, revoked, already used, or for"
+    " another email than the caller's. One body for all, so the answer tells nothing about"
+    " the invitation.",
+    "Invitation not found.",
+)
+INVITATION_PENDING = declare(
+    "invitation-pending",
+    409,
+    "Invitation pending",
+    "The organization already has a pending invitation for this email. Revoke it first to"
+    " invite again.",
+    "An invitation for this email is already pending.",
+)
+TOO_MANY_INVITATIONS = declare(
+    "too-many-invitations",
+    409,
+    "Too many invitations",
+    "The organization has 100 pending invitations, the most it may have. Revoke some first.",
+    "The organization has too many pending invitations; revoke some first.",
+)
 LAST_ADMIN = declare(
     "last-admin",
     409,

@@ -16,6 +16,7 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
+    model_validator,
 )
 from typing_extensions import TypeAliasType
 
@@ -101,23 +102,47 @@ _TOKEN = "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiI4YzVlIn0.c2lnbmF0dXJl"
 _CURSOR = "AAYmC4l9hWBfDI5SfRtMTp0KKx5vOpwRq3gSPm1yN0FhTWpcXQ"
 _REFRESH = "q3gSPm1yN0FhTWpcXQAAYmC4l9hWBfDI5SfRtMTp0KKx5vO"
 _SESSION_ID = "6a1f0e2d-4c3b-4a59-8e7d-2c1b0a9f8e7d"
+_INVITATION_ID = "2d9e8f7a-1b3c-4d5e-8f6a-7b8c9d0e1f2a"
+_INVITATION_TOKEN = "Xq3gSPm1yN0FhTWpcXQAAYmC4l9hWBfDI5SfRtMTp0K"  # noqa: S105 - a made-up example
 
 
 class Request(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+# An invitation token as the API hands it out: 43 URL-safe characters. The
+# bound is loose so that a wrong token is a 404, like any unusable one.
+InvitationToken = Annotated[
+    str, StringConstraints(min_length=1, max_length=256, pattern="^[A-Za-z0-9_-]+$")
+]
+
+
 class RegisterIn(Request):
+    """A new user with a new organization (organization_name), or joining the
+    organization that invited them (invitation_token): exactly one of the two."""
+
     model_config = examples(
         {
             "email": "ada@example.com",
             "password": "correct horse battery staple",
             "organization_name": "Analytical Engines",
-        }
+        },
+        {
+            "email": "grace@example.com",
+            "password": "correct horse battery staple",
+            "invitation_token": _INVITATION_TOKEN,
+        },
     )
     email: Email
     password: NewPassword
-    organization_name: Name
+    organization_name: Name | None = None
+    invitation_token: InvitationToken | None = None
+
+    @model_validator(mode="after")
+    def _one_way_in(self) -> RegisterIn:
+        if (self.organization_name is None) == (self.invitation_token is None):
+            raise ValueError("give either organization_name or invitation_token")
+        return self
 
 
 class LoginIn(Request):
@@ -161,10 +186,20 @@ class OrganizationIn(Request):
     name: Name
 
 
-class MemberIn(Request):
+class OrganizationPatch(Request):
+    model_config = examples({"name": "Difference Engines"})
+    name: Name
+
+
+class InvitationIn(Request):
     model_config = examples({"email": "grace@example.com", "role": "ORG_USER"})
     email: Email
     role: Role
+
+
+class AcceptInvitationIn(Request):
+    model_config = examples({"token": _INVITATION_TOKEN})
+    token: InvitationToken
 
 
 class MemberPatch(Request):
@@ -320,6 +355,33 @@ class OrganizationOut(BaseModel):
     created_at: datetime
 
 
+_INVITATION = {
+    "id": _INVITATION_ID,
+    "email": "grace@example.com",
+    "role": "ORG_USER",
+    "created_at": _WHEN,
+    "expires_at": "2026-12-07T12:00:00Z",
+    "invited_by_user_id": _USER_ID,
+}
+
+
+class InvitationOut(BaseModel):
+    model_config = examples(_INVITATION)
+    id: UUID
+    email: str
+    role: Role
+    created_at: datetime
+    expires_at: datetime
+    invited_by_user_id: UUID | None
+
+
+class InvitationCreated(InvitationOut):
+    model_config = examples({**_INVITATION, "token": _INVITATION_TOKEN})
+    token: str = Field(
+        description="Shown once: only its SHA-256 digest is stored. Deliver it to the invitee."
+    )
+
+
 class MemberOut(BaseModel):
     model_config = examples(_MEMBER)
     user_id: UUID
@@ -348,6 +410,12 @@ class OrganizationPage(BaseModel):
 class MemberPage(BaseModel):
     model_config = examples({"items": [_MEMBER], "next_cursor": None})
     items: list[MemberOut]
+    next_cursor: str | None = _NEXT
+
+
+class InvitationPage(BaseModel):
+    model_config = examples({"items": [_INVITATION], "next_cursor": None})
+    items: list[InvitationOut]
     next_cursor: str | None = _NEXT
 
 

@@ -1,7 +1,7 @@
 """What text the API stores: emails as a mail library normalizes them, names and descriptions
 without characters that change how text around them renders.
 
-The rules, and why, are in docs/text-input.md.
+The rules, and why, are in docs/api.md, "Text input".
 """
 
 from __future__ import annotations

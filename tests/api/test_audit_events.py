@@ -10,7 +10,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.test_pagination import walk
-from tests.support.api import Actor, Org, add_member, assert_problem, login, register
+from tests.support.api import Actor, Org, add_member, assert_problem, invite, login, register
 
 
 def events(client: TestClient, admin: Actor, query: str = "") -> list[dict[str, Any]]:
@@ -63,15 +63,16 @@ def test_each_change_through_the_api_leaves_one_event_with_actor_target_and_requ
     assert only(events(client, admin), rid)["action"] == "project.deleted"
 
     newcomer = register(client, "newcomer")
-    headers, rid = with_request_id(admin)
-    added = client.post(
-        "/members", json={"email": newcomer.email, "role": "READ_ONLY"}, headers=headers
+    invitation = invite(client, admin, newcomer.email, "READ_ONLY")
+    headers, rid = with_request_id(newcomer)
+    accepted = client.post(
+        "/invitations/accept", json={"token": invitation["token"]}, headers=headers
     )
-    assert added.status_code == 201
+    assert accepted.status_code == 200
     event = only(events(client, admin), rid)
     assert (event["action"], event["actor_user_id"], event["target_id"]) == (
         "member.added",
-        admin.user_id,
+        newcomer.user_id,
         newcomer.user_id,
     )
 

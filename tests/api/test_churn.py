@@ -1,4 +1,4 @@
-"""No 500 from a race: /auth/me while an admin removes and re-adds the caller.
+"""No 500 from a race: /auth/me while an admin removes and re-invites the caller, who accepts.
 
 The caller's role lookup and the query are separate statements of one
 round trip; a membership change between them must give 200 or 403, never
@@ -14,7 +14,7 @@ from collections import Counter
 
 from fastapi.testclient import TestClient
 
-from tests.support.api import Org
+from tests.support.api import Org, accept, invite
 
 SECONDS = 3.0
 READERS = 3
@@ -40,17 +40,13 @@ def test_me_under_membership_churn_never_answers_500(client: TestClient, org: Or
         while time.monotonic() < deadline:
             removed = client.delete(f"/members/{org.user.user_id}", headers=org.admin.headers)
             assert removed.status_code == 204, removed.text
-            added = client.post(
-                "/members",
-                json={"email": org.user.email, "role": "ORG_USER"},
-                headers=org.admin.headers,
-            )
-            assert added.status_code == 201, added.text
+            invitation = invite(client, org.admin, org.user.email, "ORG_USER")
+            accept(client, org.user, invitation["token"])
             cycles += 1
     finally:
         stop.set()
         for reader in readers:
             reader.join(timeout=30)
-    print(f"\n[churn] {cycles} remove/re-add cycles, /auth/me: {dict(statuses)}")
+    print(f"\n[churn] {cycles} remove/re-join cycles, /auth/me: {dict(statuses)}")
     assert set(statuses) <= {200, 403}, statuses
     assert statuses[200] > 0 and statuses[403] > 0

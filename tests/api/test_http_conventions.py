@@ -32,11 +32,11 @@ def test_every_201_has_the_location_of_what_it_created(client: TestClient) -> No
     assert organization.headers["location"] == f"/organizations/{organization.json()['id']}"
 
     admin = register(client)
-    newcomer = register(client)
-    member = client.post(
-        "/members", json={"email": newcomer.email, "role": "ORG_USER"}, headers=admin.headers
+    invitation = client.post(
+        "/invitations", json={"email": unique_email(), "role": "ORG_USER"}, headers=admin.headers
     )
-    assert member.headers["location"] == f"/members/{newcomer.user_id}"
+    assert invitation.status_code == 201
+    assert invitation.headers["location"] == f"/invitations/{invitation.json()['id']}"
 
 
 @pytest.mark.parametrize("path", ["/projects", "/members", "/organizations", "/auth/me"])

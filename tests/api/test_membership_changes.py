@@ -18,7 +18,16 @@ import psycopg
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.api import Actor, Org, add_member, assert_problem, owner_sql, register
+from tests.support.api import (
+    Actor,
+    Org,
+    accept,
+    add_member,
+    assert_problem,
+    invite,
+    owner_sql,
+    register,
+)
 from tests.support.database import TestDatabase
 
 
@@ -110,10 +119,8 @@ def test_readded_member_regains_access_with_the_old_token(client: TestClient, or
         client.delete(f"/members/{org.user.user_id}", headers=org.admin.headers).status_code == 204
     )
     assert_problem(client.get("/projects", headers=org.user.headers), 403)
-    response = client.post(
-        "/members", json={"email": org.user.email, "role": "READ_ONLY"}, headers=org.admin.headers
-    )
-    assert response.status_code == 201, response.text
+    invitation = invite(client, org.admin, org.user.email, "READ_ONLY")
+    accept(client, org.user, invitation["token"])
     assert client.get("/projects", headers=org.user.headers).status_code == 200
     assert client.get("/auth/me", headers=org.user.headers).json()["role"] == "READ_ONLY"
 

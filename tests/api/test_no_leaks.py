@@ -134,11 +134,13 @@ def test_organization_names_are_not_globally_unique(
     assert response.status_code == 201, response.text
 
 
-def test_adding_an_existing_member_is_409_without_details(
+def test_inviting_an_existing_member_is_409_without_details(
     client: TestClient, org: Org, other_org: Org
 ) -> None:
     response = client.post(
-        "/members", json={"email": org.user.email, "role": "ORG_ADMIN"}, headers=org.admin.headers
+        "/invitations",
+        json={"email": org.user.email, "role": "ORG_ADMIN"},
+        headers=org.admin.headers,
     )
     assert_problem(response, 409)
     assert_reveals_nothing(response, other_org, org.user.email)

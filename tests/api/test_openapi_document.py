@@ -158,7 +158,7 @@ def test_one_role_schema_is_shared_by_every_use(doc: dict[str, Any]) -> None:
     role_enums = [enum for enum in enums(doc) if "ORG_USER" in enum]
     assert role_enums == [schemas["Role"]["enum"]], role_enums
     role = {"$ref": "#/components/schemas/Role"}
-    for name in ("MemberIn", "MemberPatch", "MemberOut", "OrganizationOut"):
+    for name in ("InvitationIn", "MemberPatch", "MemberOut", "OrganizationOut"):
         assert schemas[name]["properties"]["role"] == role, name
     # A token without an organization has no role: the same Role, or null.
     for name in ("TokenOut", "MeOut"):

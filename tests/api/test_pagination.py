@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.support.api import Actor, Org, add_member, register
+from tests.support.api import Actor, Org, accept, add_member, invite, register
 
 
 def walk(
@@ -156,12 +156,8 @@ def test_member_walk_with_additions_between_pages(client: TestClient, org: Org) 
     def add(page_number: int) -> None:
         if page_number < len(newcomers):
             newcomer = newcomers[page_number]
-            response = client.post(
-                "/members",
-                json={"email": newcomer.email, "role": "ORG_USER"},
-                headers=org.admin.headers,
-            )
-            assert response.status_code == 201, response.text
+            invitation = invite(client, org.admin, newcomer.email, "ORG_USER")
+            accept(client, newcomer, invitation["token"])
             added.append(newcomer.user_id)
 
     pages = walk(client, "/members", org.user.headers, 2, add)

@@ -7,10 +7,13 @@ import uuid
 from pathlib import Path
 
 import httpx
+import psycopg
 from fastapi.testclient import TestClient
 
+from service.http.errors import database_problem
 from service.http.problem_types import CATALOGUE
 from tests.support.api import PASSWORD, add_member, assert_problem, register, unique_email
+from tests.support.database import TestDatabase
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "errors.md"
 
@@ -57,9 +60,32 @@ def test_already_member(client: TestClient) -> None:
     admin = register(client)
     member = add_member(client, admin, "ORG_USER")
     response = client.post(
-        "/members", json={"email": member.email, "role": "READ_ONLY"}, headers=admin.headers
+        "/invitations", json={"email": member.email, "role": "READ_ONLY"}, headers=admin.headers
     )
     assert problem_type(response, 409) == "/problems/already-member"
+
+
+def test_invitation_pending_and_not_found(client: TestClient) -> None:
+    admin = register(client)
+    email = unique_email()
+    first = client.post(
+        "/invitations", json={"email": email, "role": "READ_ONLY"}, headers=admin.headers
+    )
+    assert first.status_code == 201
+    again = client.post(
+        "/invitations", json={"email": email, "role": "ORG_USER"}, headers=admin.headers
+    )
+    assert problem_type(again, 409) == "/problems/invitation-pending"
+    stranger = register(client)
+    wrong_email = client.post(
+        "/invitations/accept", json={"token": first.json()["token"]}, headers=stranger.headers
+    )
+    assert problem_type(wrong_email, 404) == "/problems/invitation-not-found"
+    unknown = client.post(
+        "/invitations/accept", json={"token": "not-a-real-token"}, headers=stranger.headers
+    )
+    assert problem_type(unknown, 404) == "/problems/invitation-not-found"
+    assert unknown.json()["detail"] == wrong_email.json()["detail"]
 
 
 def test_last_admin(client: TestClient) -> None:
@@ -118,3 +144,19 @@ def test_titles_are_those_of_the_type(client: TestClient) -> None:
         f"/members/{admin.user_id}", json={"role": "READ_ONLY"}, headers=admin.headers
     )
     assert response.json()["title"] == CATALOGUE["last-admin"].title
+
+
+def test_a_row_that_went_away_in_between_is_a_concurrent_change(database: TestDatabase) -> None:
+    """A foreign key that fails (its row was deleted meanwhile) is a 409 to retry, not a 500."""
+    with psycopg.connect(database.conninfo) as conn:
+        try:
+            conn.execute(
+                "insert into iam.projects (organization_id, name, created_by_user_id)"
+                " values (%s, 'orphan', %s)",
+                (uuid.uuid4(), uuid.uuid4()),
+            )
+        except psycopg.errors.ForeignKeyViolation as error:
+            problem = database_problem(error)
+        else:
+            raise AssertionError("a project of no organization was stored")
+    assert (problem.status, problem.kind.slug) == (409, "concurrent-change")

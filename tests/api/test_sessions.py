@@ -441,12 +441,13 @@ def test_a_token_without_organization_serves_the_listed_endpoints(
         ("GET", "/projects"),
         ("POST", "/projects"),
         ("GET", "/members"),
-        ("POST", "/members"),
+        ("POST", "/invitations"),
+        ("GET", "/invitations"),
         ("GET", f"/projects/{uuid.uuid4()}"),
         ("DELETE", f"/members/{actor.user_id}"),
     ):
         payload = {"name": "x"} if path == "/projects" and method == "POST" else None
-        if path == "/members" and method == "POST":
+        if path == "/invitations" and method == "POST":
             payload = {"email": "a@example.com", "role": "ORG_USER"}
         assert_problem(client.request(method, path, headers=headers, json=payload), 403)
     created = client.post("/organizations", json={"name": "Fresh start"}, headers=headers)

@@ -25,12 +25,16 @@ def tenant(client: TestClient) -> Org:
 @dataclass(frozen=True)
 class Endpoint:
     method: str
-    path: str  # may contain {project_id} and {user_id}
+    path: str  # may contain {project_id}, {user_id} and {org_id}
     body: Callable[[Org, str], dict[str, Any]]  # (tenant, marker) -> a valid body
     anonymous: bool = False
 
     def url(self, tenant: Org) -> str:
-        return self.path.format(project_id=tenant.project_id, user_id=tenant.read_only.user_id)
+        return self.path.format(
+            project_id=tenant.project_id,
+            user_id=tenant.read_only.user_id,
+            org_id=tenant.admin.org_id,
+        )
 
 
 def _register(_: Org, marker: str) -> dict[str, Any]:
@@ -57,8 +61,12 @@ ENDPOINTS = {
         "POST", "/auth/switch-organization", lambda t, m: {"organization_id": t.admin.org_id}
     ),
     "create_organization": Endpoint("POST", "/organizations", lambda t, m: {"name": f"Org {m}"}),
-    "add_member": Endpoint(
-        "POST", "/members", lambda t, m: {"email": f"{m}@example.com", "role": "ORG_USER"}
+    "invite": Endpoint(
+        "POST", "/invitations", lambda t, m: {"email": f"{m}@example.com", "role": "ORG_USER"}
+    ),
+    "accept": Endpoint("POST", "/invitations/accept", lambda t, m: {"token": f"t{m}"}),
+    "rename_organization": Endpoint(
+        "PATCH", "/organizations/{org_id}", lambda t, m: {"name": f"Org {m}"}
     ),
     "change_member": Endpoint("PATCH", "/members/{user_id}", lambda t, m: {"role": "READ_ONLY"}),
     "create_project": Endpoint(
@@ -79,8 +87,10 @@ STRING_FIELDS = [
     ("login", "organization_id"),
     ("switch", "organization_id"),
     ("create_organization", "name"),
-    ("add_member", "email"),
-    ("add_member", "role"),
+    ("invite", "email"),
+    ("invite", "role"),
+    ("accept", "token"),
+    ("rename_organization", "name"),
     ("change_member", "role"),
     ("create_project", "name"),
     ("create_project", "description"),
@@ -109,15 +119,20 @@ def _traces(database: TestDatabase, marker: str) -> list[tuple[Any, ...]]:
         "select 'user', email from iam.users where email like %(m)s"
         " union all select 'organization', name from iam.organizations where name like %(m)s"
         " union all select 'project', name from iam.projects"
-        "   where name like %(m)s or description like %(m)s",
+        "   where name like %(m)s or description like %(m)s"
+        " union all select 'invitation', email from iam.invitations where email like %(m)s",
         {"m": like},
     )
 
 
-def _snapshot(client: TestClient, tenant: Org) -> tuple[Any, Any]:
+def _snapshot(client: TestClient, tenant: Org) -> tuple[Any, ...]:
     project = client.get(f"/projects/{tenant.project_id}", headers=tenant.admin.headers).json()
     members = client.get("/members?limit=100", headers=tenant.admin.headers).json()
-    return project, members
+    invitations = client.get("/invitations?limit=100", headers=tenant.admin.headers).json()
+    organization = client.get(
+        f"/organizations/{tenant.admin.org_id}", headers=tenant.admin.headers
+    ).json()
+    return project, members, invitations, organization
 
 
 @pytest.mark.parametrize(("endpoint", "field"), STRING_FIELDS)
@@ -149,7 +164,7 @@ OVERLONG = [
     ("login", "email", "a" * 250 + "@example.com"),
     ("login", "password", "p" * 129),
     ("create_organization", "name", "o" * 201),
-    ("add_member", "email", "a" * 250 + "@example.com"),
+    ("invite", "email", "a" * 250 + "@example.com"),
     ("create_project", "name", "n" * 201),
     ("create_project", "description", "d" * 2001),
     ("update_project", "name", "n" * 201),
@@ -310,7 +325,7 @@ def test_bad_email_is_422(client: TestClient, email: str) -> None:
     assert_problem(response, 422)
 
 
-@pytest.mark.parametrize("endpoint", ["register", "create_project", "add_member"])
+@pytest.mark.parametrize("endpoint", ["register", "create_project", "invite"])
 def test_missing_required_field_is_422(client: TestClient, tenant: Org, endpoint: str) -> None:
     spec = ENDPOINTS[endpoint]
     body = spec.body(tenant, "x")

@@ -20,7 +20,8 @@ Y, N = "allowed", "denied"
 # The product's role table, plus the outsider (a member of another
 # organization who claims this one) and the anonymous caller (iam_anon, no
 # token): every tenant action denied. Only a caller without a token
-# registers or looks a login up.
+# registers or looks a login up. Nobody adds a member without an invitation,
+# and nobody reads a token's digest.
 ROLE_TABLE = {
     "read_organization": [Y, Y, Y, N, N],
     "list_projects": [Y, Y, Y, N, N],
@@ -28,10 +29,16 @@ ROLE_TABLE = {
     "create_project": [Y, Y, N, N, N],
     "update_project": [Y, Y, N, N, N],
     "delete_project": [Y, N, N, N, N],
-    "add_member": [Y, N, N, N, N],
+    "add_member_directly": [N, N, N, N, N],
+    "invite_member": [Y, N, N, N, N],
+    "list_invitations": [Y, N, N, N, N],
+    "read_invitation_tokens": [N, N, N, N, N],
+    "revoke_invitation": [Y, N, N, N, N],
     "change_role": [Y, N, N, N, N],
     "remove_member": [Y, N, N, N, N],
     "create_organization": [Y, N, N, N, N],
+    "rename_organization": [Y, N, N, N, N],
+    "delete_organization": [Y, N, N, N, N],
     "leave_organization": [Y, Y, Y, N, N],
     "register": [N, N, N, N, Y],
     "login_lookup": [N, N, N, N, Y],
@@ -81,7 +88,13 @@ def test_text_format_has_a_row_per_action(database: TestDatabase, policies: RunP
 def _row_counts(conninfo: str) -> list[int]:
     counts = []
     with psycopg.connect(conninfo) as conn:
-        for table in ("organizations", "users", "organization_memberships", "projects"):
+        for table in (
+            "organizations",
+            "users",
+            "organization_memberships",
+            "projects",
+            "invitations",
+        ):
             row = conn.execute(f"select count(*) from iam.{table}").fetchone()
             assert row is not None
             counts.append(int(row[0]))

@@ -15,6 +15,7 @@ from typing import Any
 import psycopg
 import pytest
 
+from tests.db.test_invitations_policies import _email, invite
 from tests.support.sql import (
     ACTORS,
     ORG_ADMIN,
@@ -126,15 +127,14 @@ def test_refused_write_records_nothing(conn: Conn, world: World) -> None:
 def test_member_added_role_changed_removed_each_leave_one_event(conn: Conn, world: World) -> None:
     a = world.a
     newcomer = make_user(conn, "newcomer")
+    # Members join by accepting an invitation: the invitee is the actor.
+    _, token = invite(conn, world, _email(conn, newcomer), "READ_ONLY")
     mark = _mark(conn)
-    act_as(conn, a.admin, a.org_id, request_id=REQUEST_ID)
-    conn.execute(
-        "insert into iam.organization_memberships (user_id, role) values (%s, 'READ_ONLY')",
-        (newcomer,),
-    )
+    act_as(conn, newcomer, None, request_id=REQUEST_ID)
+    conn.execute("select * from iam.accept_invitation(%s)", (token,))
     assert _one(_events_since(conn, a.org_id, mark)) == (
         "member.added",
-        a.admin,
+        newcomer,
         "member",
         newcomer,
         {"role": {"old": None, "new": "READ_ONLY"}},

@@ -101,8 +101,9 @@ def test_malformed_context_stops_the_read_with_an_error(
         "delete from iam.projects",
         "delete from iam.organization_memberships",
         "insert into iam.projects (name) values ('Sneaky')",
-        "insert into iam.organization_memberships (user_id, role)"
-        " select id, 'ORG_ADMIN' from iam.users",
+        "insert into iam.invitations (email, role, token_hash, expires_at)"
+        " values ('sneaky@example.com', 'ORG_ADMIN', iam.invitation_token_hash('sneaky'),"
+        " now() + interval '1 day')",
         "update iam.organization_memberships set role = 'ORG_ADMIN'",
         "select * from iam.create_organization('Sneaky')",
     ],

@@ -3,7 +3,7 @@
 register, login_attempt (which counts the attempt, then calls login_lookup)
 and set_password_hash run before authentication, as iam_anon only;
 my_organizations, switch_organization, create_organization and
-user_id_for_invite run with a token, as iam_authenticated only. Each
+accept_invitation run with a token, as iam_authenticated only. Each
 returns only the caller's own data.
 """
 
@@ -30,12 +30,13 @@ ANON_FUNCTIONS = {
     "login_attempt": "select * from iam.login_attempt('192.0.2.1', 'someone@example.com',"
     " null, 100, 60, 10, 900)",
     "set_password_hash": "select iam.set_password_hash(gen_random_uuid(), 'old', 'new')",
+    "register_invited": "select * from iam.register_invited('someone@example.com', 'h', 't')",
 }
 AUTHENTICATED_FUNCTIONS = {
     "my_organizations": "select * from iam.my_organizations(10)",
     "switch_organization": "select * from iam.switch_organization(gen_random_uuid())",
     "create_organization": "select * from iam.create_organization('x')",
-    "user_id_for_invite": "select iam.user_id_for_invite('someone@example.com')",
+    "accept_invitation": "select * from iam.accept_invitation('token')",
     "member_role": "select iam.member_role()",
     "member_role_for_write": "select iam.member_role_for_write()",
 }
@@ -301,23 +302,3 @@ def test_switch_organization_to_a_foreign_organization_returns_no_row(
         conn.execute("select * from iam.switch_organization(%s)", (world.b.org_id,)).fetchall()
         == []
     )
-
-
-# ------------------------------------------------------------------ invites
-
-
-def test_admin_resolves_an_email_for_an_invite(conn: Conn, world: World) -> None:
-    email = _email(conn, world.outsider)
-    act_as(conn, world.a.admin, world.a.org_id)
-    assert conn.execute("select iam.user_id_for_invite(%s)", (email.upper(),)).fetchone() == (
-        world.outsider,
-    )
-
-
-@pytest.mark.parametrize("member", ["ORG_USER", "READ_ONLY", "NON_MEMBER"])
-def test_only_an_admin_may_resolve_an_email(conn: Conn, world: World, member: str) -> None:
-    email = _email(conn, world.b.admin)
-    user = {"ORG_USER": world.a.user, "READ_ONLY": world.a.read_only, "NON_MEMBER": world.outsider}
-    act_as(conn, user[member], world.a.org_id)
-    with pytest.raises(psycopg.errors.InsufficientPrivilege):
-        conn.execute("select iam.user_id_for_invite(%s)", (email,))

@@ -1,6 +1,7 @@
-"""iam.organization_memberships as each actor: the member rows of README §5's role table.
+"""iam.organization_memberships as each actor: the member rows of the role table.
 
-Add a member = INSERT, change a role = UPDATE, remove a member = DELETE, all
+Add a member = INSERT (refused to everyone: members join by accepting an
+invitation), change a role = UPDATE, remove a member = DELETE, all
 aimed at `extra`, an ORG_USER of A who is not the actor. Leaving = DELETE of
 one's own membership, allowed for every role.
 """
@@ -85,7 +86,10 @@ def test_membership_select(conn: Conn, world: World, actor: str, sees: str) -> N
     assert ids(conn, "select user_id from iam.organization_memberships") == expected
 
 
-@pytest.mark.parametrize(("actor", "allowed"), _cases(ADMIN_ONLY, "adds", "refused_42501"))
+# Nobody joins without consent: no request role inserts a membership, not
+# even an ORG_ADMIN. Members join by accepting an invitation
+# (test_invitations_policies.py).
+@pytest.mark.parametrize(("actor", "allowed"), _cases(set(), "adds", "refused_42501"))
 def test_membership_insert_adds_member(conn: Conn, world: World, actor: str, allowed: bool) -> None:
     newcomer = make_user(conn, "newcomer")
     if actor == OTHER_ORG_ADMIN:
@@ -275,9 +279,9 @@ def test_admin_cannot_add_member_to_another_organization_by_naming_it(
     assert _membership(conn, world.b.org_id, world.a.admin) is None
 
 
-def test_admin_adding_an_existing_member_is_a_unique_violation(conn: Conn, world: World) -> None:
+def test_admin_adding_an_existing_member_is_refused_too(conn: Conn, world: World) -> None:
     act_as(conn, world.a.admin, world.a.org_id)
-    with pytest.raises(psycopg.errors.UniqueViolation):
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute(
             "insert into iam.organization_memberships (user_id, role) values (%s, 'ORG_USER')",
             (world.a.read_only,),

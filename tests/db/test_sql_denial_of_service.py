@@ -79,3 +79,24 @@ def test_planner_estimates_do_not_reveal_other_tenants_names(conn: Conn, world: 
     conn.execute("analyze iam.projects")
     act_as(conn, world.a.admin, world.a.org_id)
     assert _estimate(conn, secret) == _estimate(conn, "zz-nothing-" + uuid.uuid4().hex)
+
+
+# Tenant text, as docs/dba.md ("Planner statistics") lists it.
+TENANT_TEXT = {
+    ("projects", "name"),
+    ("projects", "description"),
+    ("organizations", "name"),
+    ("users", "email"),
+    ("invitations", "email"),
+    ("audit_events", "request_id"),
+}
+
+
+def test_tenant_text_keeps_no_planner_statistics(conn: Conn) -> None:
+    rows = conn.execute(
+        "select c.relname, a.attname from pg_catalog.pg_attribute as a"
+        " join pg_catalog.pg_class as c on c.oid = a.attrelid"
+        " join pg_catalog.pg_namespace as n on n.oid = c.relnamespace"
+        " where n.nspname = 'iam' and a.attstattarget = 0 and not a.attisdropped"
+    ).fetchall()
+    assert {(table, column) for table, column in rows} >= TENANT_TEXT

@@ -14,7 +14,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support.api import PASSWORD, Actor, add_member, register, unique_email
+from tests.support.api import PASSWORD, Actor, add_member, invite, register, unique_email
 from tests.support.concurrency import run_concurrently
 from tests.support.database import TestDatabase
 
@@ -135,3 +135,69 @@ def test_two_last_admins_demoting_each_other_at_once_leave_exactly_one_admin(
     # same two requests give one after the other.
     assert sorted(codes) in ([200, 403], [200, 409]), codes
     assert admin_count(database, first.org_id) == 1
+
+
+ACCEPT_RACES = 20
+
+
+def test_concurrent_accepts_of_one_invitation_join_exactly_once(
+    http: httpx.Client, database: TestDatabase
+) -> None:
+    admin = register(http, "inviter")
+    invitee = register(http, "invitee")
+    invitation = invite(http, admin, invitee.email, "ORG_USER")
+
+    def attempt(_: int) -> int:
+        response = http.post(
+            "/invitations/accept", json={"token": invitation["token"]}, headers=invitee.headers
+        )
+        return response.status_code
+
+    counts = statuses(run_concurrently(attempt, list(range(ACCEPT_RACES))))
+
+    assert counts == {200: 1, 404: ACCEPT_RACES - 1}
+    with psycopg.connect(database.conninfo) as conn:
+        row = conn.execute(
+            "select count(*) from iam.organization_memberships"
+            " where organization_id = %s and user_id = %s",
+            (admin.org_id, invitee.user_id),
+        ).fetchone()
+        used = conn.execute(
+            "select accepted_by_user_id::text from iam.invitations where id = %s",
+            (invitation["id"],),
+        ).fetchone()
+    assert row == (1,)
+    assert used == (invitee.user_id,)
+
+
+def test_concurrent_registrations_with_one_invitation_create_exactly_one_account(
+    http: httpx.Client, database: TestDatabase
+) -> None:
+    admin = register(http, "inviter")
+    email = unique_email("invited-race")
+    invitation = invite(http, admin, email, "READ_ONLY")
+
+    def attempt(index: int) -> int:
+        # Half with the invited email, half with others: only the invited one may join.
+        response = http.post(
+            "/auth/register",
+            json={
+                "email": email if index % 2 == 0 else unique_email("impostor"),
+                "password": PASSWORD,
+                "invitation_token": invitation["token"],
+            },
+        )
+        return response.status_code
+
+    counts = statuses(run_concurrently(attempt, list(range(ACCEPT_RACES))))
+
+    assert counts[201] == 1
+    assert sum(counts.values()) == ACCEPT_RACES
+    # The others: the invitation is used (404), or the email was just taken (409).
+    assert set(counts) <= {201, 404, 409}
+    with psycopg.connect(database.conninfo) as conn:
+        row = conn.execute(
+            "select count(*) from iam.organization_memberships where organization_id = %s",
+            (admin.org_id,),
+        ).fetchone()
+    assert row == (2,)

@@ -18,7 +18,7 @@ import httpx
 import psycopg
 import pytest
 
-from tests.support.api import PASSWORD, register, unique_email
+from tests.support.api import PASSWORD, invite, register, unique_email
 from tests.support.database import migrate
 from tests.support.processes import ApiServer, ThrowawayPostgres, server_env
 
@@ -286,7 +286,7 @@ def test_register_killed_after_creating_the_user_leaves_nothing_behind(
         assert post_register(http, email).status_code == 201
 
 
-def test_add_member_killed_after_inserting_the_membership_leaves_nothing_behind(
+def test_accept_killed_after_inserting_the_membership_leaves_nothing_behind(
     running: ThrowawayPostgres, api: ApiServer
 ) -> None:
     conninfo = running.conninfo(DATABASE)
@@ -296,19 +296,20 @@ def test_add_member_killed_after_inserting_the_membership_leaves_nothing_behind(
         psycopg.connect(conninfo) as blocker,
         psycopg.connect(conninfo, autocommit=True) as monitor,
     ):
-        admin = register(http, "killed-add")
+        admin = register(http, "killed-accept")
         newcomer = register(http, "newcomer")
-        # The membership's foreign key check takes FOR KEY SHARE on the
-        # newcomer's user row after the row is inserted: holding that row
-        # FOR UPDATE stops the insert right there.
+        invitation = invite(http, admin, newcomer.email, "ORG_USER")
+        # Accepting marks the invitation used, then inserts the membership,
+        # whose foreign key check takes FOR KEY SHARE on the newcomer's user
+        # row: holding that row FOR UPDATE stops the accept right there.
         blocker.execute("select 1 from iam.users where id = %s for update", (newcomer.user_id,))
         pending: Future[httpx.Response] = pool.submit(
             http.post,
-            "/members",
-            json={"email": newcomer.email, "role": "ORG_USER"},
-            headers=admin.headers,
+            "/invitations/accept",
+            json={"token": invitation["token"]},
+            headers=newcomer.headers,
         )
-        pid = blocked_backend(monitor, "insert into iam.organization_memberships")
+        pid = blocked_backend(monitor, "iam.accept_invitation")
         waits_for = monitor.execute("select pg_blocking_pids(%s)", (pid,)).fetchone()
         assert waits_for is not None and waits_for[0] == [blocker.info.backend_pid]
         monitor.execute("select pg_terminate_backend(%s)", (pid,))
@@ -319,10 +320,11 @@ def test_add_member_killed_after_inserting_the_membership_leaves_nothing_behind(
         members = http.get("/members", headers=admin.headers).json()["items"]
         assert [m["email"] for m in members] == [admin.email]
         assert orphans(conninfo) == (0, 0)
+        # The invitation was not spent: accepting again works.
         retried = http.post(
-            "/members", json={"email": newcomer.email, "role": "ORG_USER"}, headers=admin.headers
+            "/invitations/accept", json={"token": invitation["token"]}, headers=newcomer.headers
         )
-        assert retried.status_code == 201, retried.text
+        assert retried.status_code == 200, retried.text
 
 
 # ---------------------------------------------------------- statement timeout

@@ -82,8 +82,10 @@ def writes(org: Org) -> list[tuple[str, str, dict[str, str]]]:
         ("POST", "/auth/login", {}),
         ("POST", "/auth/switch-organization", admin),
         ("POST", "/organizations", admin),
-        ("POST", "/members", admin),
+        ("POST", "/invitations", admin),
+        ("POST", "/invitations/accept", admin),
         ("PATCH", f"/members/{org.user.user_id}", admin),
+        ("PATCH", f"/organizations/{org.admin.org_id}", admin),
         ("POST", "/projects", admin),
         ("PATCH", f"/projects/{org.project_id}", admin),
     ]
@@ -166,7 +168,8 @@ def test_a_wrong_content_type_gets_4xx(client: TestClient, org: Org) -> None:
         "/auth/login": {"email": org.admin.email, "password": PASSWORD},
         "/auth/switch-organization": {"organization_id": org.admin.org_id},
         "/organizations": {"name": "Content type"},
-        "/members": {"email": org.user.email, "role": "READ_ONLY"},
+        "/invitations": {"email": unique_email("ct-invitee"), "role": "READ_ONLY"},
+        "/invitations/accept": {"token": "T" * 43},
         "/projects": {"name": "Content type " + uuid.uuid4().hex},
     }
     for method, path, headers in writes(org):
@@ -241,7 +244,9 @@ def test_nul_bytes_get_422(client: TestClient, org: Org, database: TestDatabase)
         ("POST", "/auth/login", {"email": org.admin.email, "password": PASSWORD + nul}, {}),
         ("POST", "/auth/login", {"email": org.admin.email + nul, "password": PASSWORD}, {}),
         ("POST", "/organizations", {"name": nul}, admin),
-        ("POST", "/members", {"email": org.user.email + nul, "role": "READ_ONLY"}, admin),
+        ("POST", "/invitations", {"email": org.user.email + nul, "role": "READ_ONLY"}, admin),
+        ("POST", "/invitations/accept", {"token": "T" * 20 + nul}, admin),
+        ("PATCH", f"/organizations/{org.admin.org_id}", {"name": nul}, admin),
         ("POST", "/projects", {"name": nul}, admin),
         ("POST", "/projects", {"name": "nul description", "description": nul}, admin),
         ("PATCH", f"/projects/{org.project_id}", {"name": nul}, admin),
@@ -251,7 +256,7 @@ def test_nul_bytes_get_422(client: TestClient, org: Org, database: TestDatabase)
         tally.check(client.request(method, path, json=body, headers=headers), 422)
     # A raw NUL byte inside a JSON string is not JSON.
     tally.check(raw(client, "POST", "/projects", b'{"name": "a\x00b"}', admin), 422)
-    for path in ("/projects", "/members", "/organizations"):
+    for path in ("/projects", "/members", "/organizations", "/invitations"):
         tally.check(client.get(path, params={"cursor": nul}, headers=admin), 422)
     tally.check(client.get("/projects/%00", headers=admin), 422)
     tally.report("NUL bytes")
@@ -295,7 +300,9 @@ def test_overlong_strings_get_422(client: TestClient, org: Org, database: TestDa
         ("POST", "/auth/login", {"email": long_email, "password": PASSWORD}, {}),
         ("POST", "/organizations", {"name": "o" * 201}, admin),
         ("POST", "/organizations", {"name": "o" * 60_000}, admin),
-        ("POST", "/members", {"email": long_email, "role": "READ_ONLY"}, admin),
+        ("POST", "/invitations", {"email": long_email, "role": "READ_ONLY"}, admin),
+        ("POST", "/invitations/accept", {"token": "T" * 257}, admin),
+        ("PATCH", f"/organizations/{org.admin.org_id}", {"name": "o" * 201}, admin),
         ("POST", "/projects", {"name": "p" * 201}, admin),
         ("POST", "/projects", {"name": "ok", "description": "d" * 2001}, admin),
         ("PATCH", f"/projects/{org.project_id}", {"name": "p" * 201}, admin),

@@ -1,4 +1,4 @@
-"""Brute-force protection on /auth/login and /auth/register (README, "Security").
+"""Brute-force protection on /auth/login and /auth/register (README, "Abuse limits").
 
 The apps here set low limits: 5 auth requests a minute per client, 3 failed
 logins per (email, client). Counters live in PostgreSQL and outlive each

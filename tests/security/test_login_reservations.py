@@ -151,15 +151,17 @@ def test_ipv6_clients_count_by_their_64(database: TestDatabase) -> None:
 def test_the_window_slides_across_its_boundary(database: TestDatabase) -> None:
     """A full window just before this one still counts: no twice the limit at a boundary."""
     now = int(time.time())
-    # A window so long that the current one started 100 s ago (at epoch + window)
-    # and the one before began at the epoch.
-    window = now - 100
+    # A window of half a day or more whose current one started 50 to 150 s
+    # ago: the window before is all but fully counted, and younger than the
+    # day after which buckets may be purged.
+    window = next(w for w in range(43_200, 86_000) if 50 <= now % w <= 150)
+    previous_start = (now // window - 1) * window
     bucket = "test:" + uuid.uuid4().hex
     owner_sql(
         database,
         "insert into iam.rate_limit_buckets (bucket, window_start, hits)"
-        " values (%s, to_timestamp(0), 10)",
-        (bucket,),
+        " values (%s, to_timestamp(%s), 10)",
+        (bucket, previous_start),
     )
     waits = [
         owner_sql(database, "select iam.rate_limit_slide(%s, %s, 10, true)", (bucket, window))[0][0]

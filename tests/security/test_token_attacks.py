@@ -14,7 +14,15 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi.testclient import TestClient
 
-from tests.support.api import TEST_SECRET, Org, make_settings, owner_sql, register
+from tests.support.api import (
+    TEST_SECRET,
+    Org,
+    accept,
+    invite,
+    make_settings,
+    owner_sql,
+    register,
+)
 from tests.support.attacks import app_client, bearer, forge, token_service, valid_claims
 from tests.support.database import TestDatabase
 
@@ -155,10 +163,7 @@ def test_token_of_a_deleted_user_gets_401(
     client: TestClient, org: Org, database: TestDatabase
 ) -> None:
     victim = register(client, "deleted")
-    response = client.post(
-        "/members", json={"email": victim.email, "role": "ORG_USER"}, headers=org.admin.headers
-    )
-    assert response.status_code == 201
+    accept(client, victim, invite(client, org.admin, victim.email, "ORG_USER")["token"])
     victim_id = uuid.UUID(victim.user_id)
     in_org = token_service().issue(
         victim_id, uuid.UUID(org.admin.org_id), "ORG_USER", uuid.UUID(victim.session_id)

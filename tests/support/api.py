@@ -122,15 +122,36 @@ def login(client: TestClient, email: str, org_id: str | None = None) -> str:
     return str(response.json()["access_token"])
 
 
-def add_member(client: TestClient, admin: Actor, role: str, label: str | None = None) -> Actor:
-    """A new user (registered with an organization of their own), added to admin's organization."""
-    newcomer = register(client, label or role.lower())
+def invite(client: TestClient, admin: Actor, email: str, role: str) -> dict[str, Any]:
+    """An invitation from admin's organization; its body, with the token shown once."""
     response = client.post(
-        "/members", json={"email": newcomer.email, "role": role}, headers=admin.headers
+        "/invitations", json={"email": email, "role": role}, headers=admin.headers
     )
     assert response.status_code == 201, response.text
-    token = login(client, newcomer.email, admin.org_id)
-    return Actor(newcomer.user_id, newcomer.email, admin.org_id, token)
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def accept(client: TestClient, invitee: Actor, token: str) -> Actor:
+    """invitee accepts; the Actor acts in the organization they joined."""
+    response = client.post("/invitations/accept", json={"token": token}, headers=invitee.headers)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    return Actor(
+        invitee.user_id,
+        invitee.email,
+        body["organization"]["id"],
+        body["access_token"],
+        body["refresh_token"],
+    )
+
+
+def add_member(client: TestClient, admin: Actor, role: str, label: str | None = None) -> Actor:
+    """A new user (registered with an organization of their own), invited into admin's
+    organization, who accepts."""
+    newcomer = register(client, label or role.lower())
+    invitation = invite(client, admin, newcomer.email, role)
+    return accept(client, newcomer, invitation["token"])
 
 
 @dataclass
@@ -167,7 +188,7 @@ PROBLEM_FIELDS = {"type", "title", "status", "detail", "request_id"}
 
 
 def assert_problem(response: httpx.Response, status: int) -> dict[str, Any]:
-    """An RFC 9457 body with exactly the contract's fields, naming this request's id."""
+    """An RFC 9457 body with exactly the documented fields (README §8), naming this request's id."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, Any] = response.json()

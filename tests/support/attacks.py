@@ -22,7 +22,7 @@ from service.settings import Settings
 from tests.support.api import TEST_SECRET
 from tests.support.database import TestDatabase
 
-TABLES = ("users", "organizations", "organization_memberships", "projects")
+TABLES = ("users", "organizations", "organization_memberships", "projects", "invitations")
 
 
 def owner_counts(database: TestDatabase) -> dict[str, int]:

@@ -19,6 +19,7 @@ class Registered:
     email: str
     organization_id: UUID
     organization_name: str
+    role: str
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,19 @@ async def register(
     cursor = await conn.execute(
         "select user_id, email, organization_id, organization_name from iam.register(%s, %s, %s)",
         (email, password_hash, organization_name),
+    )
+    row = await cursor.fetchone()
+    assert row is not None
+    user_id, email, organization_id, organization_name = row
+    return Registered(user_id, email, organization_id, organization_name, "ORG_ADMIN")
+
+
+async def register_invited(conn: Conn, email: str, password_hash: str, token: str) -> Registered:
+    """The new user joins the inviting organization; IAM03 (404) for an unusable invitation."""
+    cursor = await conn.execute(
+        "select user_id, email, organization_id, organization_name, role"
+        " from iam.register_invited(%s, %s, %s)",
+        (email, password_hash, token),
     )
     row = await cursor.fetchone()
     assert row is not None

@@ -23,19 +23,6 @@ def _page(where: str) -> str:
 LIST_FIRST = _page("")
 LIST_AFTER = _page("where " + AFTER.format(created="m.created_at", key="m.user_id"))
 
-# iam.user_id_for_invite raises 42501 unless the caller is an ORG_ADMIN, and
-# returns NULL for an unknown email. The new member's email is the input,
-# normalized the way iam.users stores it.
-ADD = f"""
-with target as (select iam.user_id_for_invite(%(email)s) as user_id),
-added as (
-    insert into iam.organization_memberships (user_id, role)
-    select user_id, %(role)s::iam.org_role from target where user_id is not null
-    returning user_id, lower(btrim(%(email)s)) as email, role, created_at
-)
-select (select {_MEMBER} from added as m)
-"""
-
 # As for projects: the update runs under the UPDATE policy, the probe under
 # the SELECT policy; changed nothing but visible means 403.
 CHANGE_ROLE = f"""
@@ -58,12 +45,6 @@ select exists (select 1 from gone),
 
 async def list_page(db: RequestRunner, limit: int, after: After | None) -> PageRow:
     return await fetch_page(db, LIST_FIRST, LIST_AFTER, limit, after)
-
-
-async def add(db: RequestRunner, email: str, role: str) -> str | None:
-    row = await db.fetchone(ADD, {"email": email, "role": role})
-    assert row is not None
-    return None if row[0] is None else str(row[0])
 
 
 async def change_role(db: RequestRunner, user_id: UUID, role: str) -> tuple[str | None, bool]:

@@ -1,6 +1,6 @@
 """Rate limits on /auth/login and /auth/register, counted in PostgreSQL.
 
-The policy (README, "Security"): every auth request counts against its
+The policy (README, "Abuse limits"): every auth request counts against its
 client (an address, or an IPv6 /64); a login reserves a failure for its
 (email, client) pair before the password is verified, refused past the
 limit; failures of one email from every client together, counted after

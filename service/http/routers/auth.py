@@ -28,6 +28,7 @@ from service.http.problem_types import (
     CONCURRENT_CHANGE,
     EMAIL_TAKEN,
     INVALID_CREDENTIALS,
+    INVITATION_NOT_FOUND,
     NOT_A_MEMBER,
     NOT_FOUND,
     RATE_LIMITED,
@@ -89,8 +90,11 @@ def token_out(
         PUBLIC,
         "Creates a user, an organization and the user's ORG_ADMIN membership in one"
         " transaction, and answers with an access token and a refresh token for a new"
-        " session. `Location` is `/auth/me`.",
+        " session. With `invitation_token` instead of `organization_name`, the user joins"
+        " the inviting organization with the invited role (the email must be the invited"
+        " one). `Location` is `/auth/me`.",
         EMAIL_TAKEN,
+        INVITATION_NOT_FOUND,
         RATE_LIMITED,
     ),
 )
@@ -108,9 +112,15 @@ async def register(
     refresh_token = new_refresh_token()
     async with anon_transaction(state.pool, timeout, _request_id()) as conn:
         try:
-            created = await queries.register(
-                conn, body.email, password_hash, body.organization_name
-            )
+            if body.invitation_token is not None:
+                created = await queries.register_invited(
+                    conn, body.email, password_hash, body.invitation_token
+                )
+            else:
+                assert body.organization_name is not None  # RegisterIn asks for one of the two
+                created = await queries.register(
+                    conn, body.email, password_hash, body.organization_name
+                )
         except UniqueViolation:
             raise EMAIL_TAKEN.problem() from None
         session = await sessions.start(
@@ -125,7 +135,7 @@ async def register(
         state,
         user_id=created.user_id,
         organization=OrganizationRef(id=created.organization_id, name=created.organization_name),
-        role="ORG_ADMIN",
+        role=created.role,
         session_id=session.session_id,
         refresh_token=refresh_token,
         session_expires_at=session.expires_at,

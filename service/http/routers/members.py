@@ -1,8 +1,8 @@
-"""Members of the active organization (docs/api.md)."""
+"""Members of the active organization. Nobody is added here: members join by
+accepting an invitation (service/http/routers/invitations.py)."""
 
 from __future__ import annotations
 
-import json
 from uuid import UUID
 
 from fastapi import APIRouter, Request, Response
@@ -10,16 +10,14 @@ from fastapi import APIRouter, Request, Response
 from service.db.queries import members as queries
 from service.http.deps import MemberRunner
 from service.http.errors import forbidden, not_found
-from service.http.openapi import ADMIN, ANY_MEMBER, TENANT, link, operation
+from service.http.openapi import ADMIN, ANY_MEMBER, TENANT, operation
 from service.http.pagination import Cursor, Limit
-from service.http.problem_types import ALREADY_MEMBER, FORBIDDEN, LAST_ADMIN, NOT_FOUND
+from service.http.problem_types import FORBIDDEN, LAST_ADMIN, NOT_FOUND
 from service.http.responses import cursors, raw_json
-from service.http.schemas import MemberIn, MemberOut, MemberPage, MemberPatch
+from service.http.schemas import MemberOut, MemberPage, MemberPatch
 
 router = APIRouter(prefix="/members", tags=["members"])
 LIST = "members"
-
-_BY_USER = {"user_id": "$response.body#/user_id"}
 
 
 @router.get(
@@ -39,33 +37,6 @@ async def list_members(
     codec = cursors(request)
     after = codec.decode(LIST, cursor)
     return raw_json(codec.page_body(LIST, await queries.list_page(tenant, limit, after)))
-
-
-@router.post(
-    "",
-    status_code=201,
-    response_model=MemberOut,
-    **operation(
-        "addMember",
-        "Add a member",
-        ADMIN,
-        "Adds a registered user, by email, to the organization with a role.",
-        *TENANT,
-        FORBIDDEN,
-        NOT_FOUND,
-        ALREADY_MEMBER,
-        links={
-            "ChangeMemberRole": link("changeMemberRole", **_BY_USER),
-            "RemoveMember": link("removeMember", **_BY_USER),
-        },
-        link_status=201,
-    ),
-)
-async def add_member(tenant: MemberRunner, body: MemberIn) -> Response:
-    member = await queries.add(tenant, body.email, body.role)
-    if member is None:
-        raise not_found("User")
-    return raw_json(member, 201, location=f"/members/{json.loads(member)['user_id']}")
 
 
 @router.patch(

@@ -11,6 +11,9 @@ where u.id = iam.current_user_id();
 -- register()
 select user_id, email, organization_id, organization_name from iam.register(%s, %s, %s);
 
+-- register_invited()
+select user_id, email, organization_id, organization_name, role from iam.register_invited(%s, %s, %s);
+
 -- set_password_hash()
 select iam.set_password_hash(%s, %s, %s);
 

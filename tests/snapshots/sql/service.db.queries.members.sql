@@ -19,15 +19,6 @@ select coalesce('[' || string_agg(row_to_json((select x from (select r.user_id, 
        (array_agg(r.page_key) filter (where r.n = %(limit)s))[1]
 from page as r;
 
--- ADD
-with target as (select iam.user_id_for_invite(%(email)s) as user_id),
-added as (
-    insert into iam.organization_memberships (user_id, role)
-    select user_id, %(role)s::iam.org_role from target where user_id is not null
-    returning user_id, lower(btrim(%(email)s)) as email, role, created_at
-)
-select (select row_to_json((select x from (select m.user_id, m.email, m.role, m.created_at) as x))::text from added as m);
-
 -- CHANGE_ROLE
 with changed as (
     update iam.organization_memberships set role = %(role)s::iam.org_role

@@ -25,3 +25,20 @@ select q.wait,
        (select row_to_json((select x from (select o.id, o.name, o.role, o.created_at) as x))::text from iam.create_organization(%(name)s) as o
         where q.wait = 0)
 from quota as q;
+
+-- GET
+select row_to_json((select x from (select o.id, o.name, o.role, o.created_at) as x))::text
+from (select o.id, o.name, iam.member_role() as role, o.created_at
+      from iam.organizations as o where o.id = %(id)s) as o;
+
+-- RENAME
+with changed as (
+    update iam.organizations set name = %(name)s where id = %(id)s returning id, name, created_at
+)
+select (select row_to_json((select x from (select o.id, o.name, o.role, o.created_at) as x))::text
+        from (select c.id, c.name, iam.member_role() as role, c.created_at from changed as c) as o),
+       exists (select 1 from iam.organizations where id = %(id)s);
+
+-- DELETE
+with gone as (delete from iam.organizations where id = %(id)s returning 1)
+select exists (select 1 from gone), exists (select 1 from iam.organizations where id = %(id)s);
