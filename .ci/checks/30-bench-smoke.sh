@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The bench, small: a 1% dataset, 3 s per measurement, one round, on the
+# The bench, small: a 1% dataset, 1 s per measurement, one round, on the
 # embedded PostgreSQL (not the system PostgreSQL cluster of .ci/run). It keeps
 # `python -m bench` from rotting; it fails when the bench crashes, never on a
 # missed target (those are figures for docs/performance.md, from a full run).
@@ -19,7 +19,7 @@ unset DATABASE_URL
 started=$(date +%s)
 # SIGTERM lets the bench stop its API servers and its PostgreSQL on a timeout.
 timeout --signal=TERM --kill-after=20 180 \
-  python -m bench --scale 0.01 --duration 3 --rounds 1 --output /tmp/perf.md
+  python -m bench --scale 0.01 --duration 1 --rounds 1 --output /tmp/perf.md
 elapsed=$(( $(date +%s) - started ))
 grep -q '^## Memory' /tmp/perf.md
 echo "bench smoke: report in /tmp/perf.md after ${elapsed} s"
