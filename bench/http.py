@@ -85,9 +85,11 @@ class ApiServer:
         *,
         app_filter: bool = False,
         environment: dict[str, str] | None = None,
+        source: Path | None = None,
     ) -> None:
         """app_filter: serve bench/appfilter.py's app (the app-filter design on the hot
-        reads) with the same server; environment: more settings for the API."""
+        reads) with the same server; environment: more settings for the API; source:
+        serve the service/ of another tree (a revision, see bench/compare.py)."""
         self.workers = workers
         self.dbname = str(conninfo_to_dict(conninfo).get("dbname", ""))
         self.port = free_port()
@@ -123,6 +125,9 @@ class ApiServer:
             env["PYTHONPATH"] = os.pathsep.join(
                 x for x in (str(REPO), env.get("PYTHONPATH", "")) if x
             )
+        elif source is not None:
+            command = [sys.executable, "-m", "service.cli", "serve"]
+            env["PYTHONPATH"] = str(source)
         with open(self.log_path, "wb") as log:
             # cwd: the run folder, so no .env of the working tree leaks in.
             self.process = subprocess.Popen(  # noqa: S603 - fixed argv
