@@ -1,8 +1,9 @@
 """`python -m bench.compare REV [REV ...]`: the API's CPU per request, revision against revision.
 
 Each revision of the repository (a commit, a branch, or `.` for the working
-tree) is unpacked into a folder of its own and served by its own
-`rls-iam serve`, all at once, on the bench's seeded database. wrk then runs
+tree; `REV:NAME=VALUE,...` adds settings, e.g. `.:LOG_LEVEL=info`) is
+unpacked into a folder of its own and served by its own `rls-iam serve`, all
+at once, on the bench's seeded database. wrk then runs
 the same requests against each server in turn, in interleaved rounds whose
 order rotates, so that whatever else the machine does hits every revision
 alike. It prints, per revision, the medians of req/s and of the CPU time per
@@ -73,10 +74,19 @@ def main(argv: list[str]) -> int:
         workloads = build_workloads(conninfo, plan, token_service(secret))
         requests = workloads.list_page if args.endpoint == "list" else workloads.get_by_id
         series = {}
-        for revision in args.revisions:
-            source = unpack(revision, trees)
+        for number, revision in enumerate(args.revisions):
+            tree, _, assignments = revision.partition(":")
+            environment = dict(pair.split("=", 1) for pair in assignments.split(",") if "=" in pair)
+            source = unpack(tree, trees / str(number))
             servers.append(
-                ApiServer(conninfo, args.workers, secret, args.data_dir / "serve", source=source)
+                ApiServer(
+                    conninfo,
+                    args.workers,
+                    secret,
+                    args.data_dir / "serve",
+                    source=source,
+                    environment=environment,
+                )
             )
             series[revision] = Series(revision)
         load_before = machine.load_average()
