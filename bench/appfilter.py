@@ -9,7 +9,9 @@ bench's, `AppFilterRunner`, instead of the real `RequestRunner`:
 
 - the route functions are the real ones: copies of the same code objects,
   whose `tenant` parameter names this module's dependency; they decode the
-  cursor, build the page body and answer exactly as the real routes do;
+  cursor, build the page body and answer exactly as the real routes do; the
+  API's layer that calls them before the router (service/http/hot_routes.py)
+  gets this module's dependency too;
 - the dependency verifies the bearer token exactly as the real one does (the
   same TokenService and its cache, the same 401 answers) and records the
   caller for the access log;
@@ -42,6 +44,7 @@ from service.db.queries import projects
 from service.db.queries.pages import AFTER, json_object, keyset_page
 from service.http.deps import Bearer, get_state
 from service.http.errors import unauthorized
+from service.http.hot_routes import HotRoutes
 from service.http.log_context import identity_var
 from service.security.tokens import InvalidToken
 
@@ -164,6 +167,11 @@ def use_app_filter(app: FastAPI) -> FastAPI:
             )
         app.include_router(copy)
         app.router.routes[index] = app.router.routes.pop()
+        # The API calls these routes' functions before the router does
+        # (service/http/hot_routes.py): there too, with this runner.
+        layer = app.router.middleware_stack
+        if isinstance(layer, HotRoutes):
+            layer.member_runner = _app_filter_tenant
         return app
     raise RuntimeError("bench.appfilter: the app has no router with GET /projects")
 

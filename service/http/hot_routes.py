@@ -32,7 +32,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 from uuid import UUID
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from starlette._exception_handler import wrap_app_handling_exceptions
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -67,9 +67,6 @@ def _list_arguments(query: bytes) -> tuple[int, str | None] | None:
     return limit, cursor
 
 
-Endpoint = Callable[[Request], Awaitable[Response]]
-
-
 class HotRoutes:
     """Pure ASGI, in front of the router; see the module's docstring."""
 
@@ -77,6 +74,8 @@ class HotRoutes:
         self.router = router
         self.app_router = app.router
         self.bearer = deps.BearerToken()
+        # The routes' `tenant` dependency (MemberRunner's function).
+        self.member_runner: Callable[[Request, str | None], Awaitable[Any]] = deps.member_runner
         self.list_route = _route(app, "/projects", projects.list_projects)
         self.get_route = _route(app, "/projects/{project_id}", projects.get_project)
 
@@ -114,7 +113,7 @@ class HotRoutes:
         request = Request(scope, receive, send)
 
         async def respond(scope: Scope, receive: Receive, send: Send) -> None:
-            tenant = await deps.member_runner(request, await self.bearer(request))
+            tenant = await self.member_runner(request, await self.bearer(request))
             if route is self.list_route:
                 response = await projects.list_projects(request, tenant, *arguments)
             else:
