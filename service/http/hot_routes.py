@@ -27,6 +27,7 @@ metrics, which name the route as the router would).
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -76,8 +77,12 @@ class HotRoutes:
         self.bearer = deps.BearerToken()
         # The routes' `tenant` dependency (MemberRunner's function).
         self.member_runner: Callable[[Request, str | None], Awaitable[Any]] = deps.member_runner
-        self.list_route = _route(app, "/projects", projects.list_projects)
-        self.get_route = _route(app, "/projects/{project_id}", projects.get_project)
+        self.list_route = _route(
+            app, "/projects", projects.list_projects, ("request", "tenant", "limit", "cursor")
+        )
+        self.get_route = _route(
+            app, "/projects/{project_id}", projects.get_project, ("tenant", "project_id")
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "GET":
@@ -123,8 +128,13 @@ class HotRoutes:
         await wrap_app_handling_exceptions(respond, request)(scope, receive, send)
 
 
-def _route(app: FastAPI, path: str, endpoint: Callable[..., Any]) -> APIRoute:
-    """The app's GET route at path, which must still be the one this layer calls."""
+def _route(
+    app: FastAPI, path: str, endpoint: Callable[..., Any], parameters: tuple[str, ...]
+) -> APIRoute:
+    """The app's GET route at path, which must still be the function this layer calls,
+    with the parameters it passes: a route that changes fails here, at start-up."""
+    if tuple(inspect.signature(endpoint).parameters) != parameters:
+        raise RuntimeError(f"GET {path}: its parameters changed; change hot_routes.py too")
     for route in _api_routes(app):
         if route.path == path and "GET" in (route.methods or ()):
             if route.endpoint is not endpoint:
