@@ -208,7 +208,7 @@ def main(argv: list[str]) -> int:
 
 # An A/B over HTTP is a comparison only in interleaved rounds; the CI smoke
 # run (--rounds 1) skips them, and the report says so.
-ONE_ROUND = "skipped: one round (--rounds 1); an A/B over HTTP needs interleaved rounds"
+ONE_ROUND = "one round (--rounds 1), and an A/B over HTTP needs interleaved rounds"
 
 
 def _end_to_end(
@@ -220,7 +220,7 @@ def _end_to_end(
     run_dir: Path,
 ) -> tuple[list[EndToEnd], str | None]:
     if settings.rounds < 2:
-        log(f"HTTP, RLS against app filter: {ONE_ROUND}")
+        log(f"HTTP, RLS against app filter: skipped, {ONE_ROUND}")
         return [], ONE_ROUND
     log("HTTP, 2 workers: the API against the same API with the app-filter design")
     app_filter = ApiServer(conninfo, api.workers, secret, run_dir, app_filter=True)
@@ -241,7 +241,7 @@ def _behind_pgbouncer(
 ) -> BehindPooler:
     why = pgbouncer.available() or (ONE_ROUND if settings.rounds < 2 else None)
     if why is not None:
-        log(f"HTTP behind PgBouncer: {why}")
+        log(f"HTTP behind PgBouncer: skipped, {why}")
         return BehindPooler(skipped=why)
     log("HTTP, 2 workers: GET /projects directly and behind PgBouncer")
     result = BehindPooler()
