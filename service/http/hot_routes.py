@@ -12,9 +12,10 @@ route functions FastAPI would call, with the values FastAPI would pass:
 - `GET /projects/{project_id}` whose id is a UUID in its canonical form
   (lower-case hex with hyphens) and no query string.
 
-Any other request goes to the router, untouched: another path or method, any
-other query string (an unknown parameter, a repeated one, percent-encoding,
-a limit out of range), an id in another spelling. So every 422 and 404 of
+Any other request goes to the router, untouched: another path or method, an
+app served under a root path, any other query string (an unknown parameter,
+a repeated one, percent-encoding, a limit out of range), an id in another
+spelling. So every 422 and 404 of
 these routes still comes from FastAPI itself, and the answers of the two
 ways can be compared (tests/api/test_hot_routes.py).
 
@@ -85,7 +86,8 @@ class HotRoutes:
         )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["method"] == "GET":
+        # Under a root path (a mount, a proxy's prefix) the router does the matching.
+        if scope["type"] == "http" and scope["method"] == "GET" and not scope.get("root_path"):
             path: str = scope["path"]
             if path == "/projects":
                 arguments = _list_arguments(scope["query_string"])
