@@ -11,20 +11,26 @@ import time
 from pathlib import Path
 from types import FrameType
 
-from bench import machine
+from bench import machine, pgbouncer
+from bench.cpu import CpuMeter
 from bench.database import BenchServer, remove_bench_rows
 from bench.http import ApiServer, new_secret, token_service
 from bench.plan import Plan
 from bench.report import Report, render, with_kept_section
 from bench.run import (
     ApiVsPgbench,
+    BehindPooler,
+    EndToEnd,
     LoginFlood,
     Series,
     Settings,
+    Workloads,
     ab_rounds,
     api_vs_pgbench_round,
+    behind_pooler_rounds,
     build_workloads,
     check_plans,
+    end_to_end_rounds,
     login_flood_round,
     session_check_rounds,
     wrk,
@@ -130,6 +136,12 @@ def main(argv: list[str]) -> int:
             for number in range(settings.rounds):
                 api_vs_pgbench_round(two, conninfo, plan, api, workloads, settings)
                 log(f"round {number + 1}: {_ratio(two)}")
+            report.end_to_end, report.end_to_end_skipped = _end_to_end(
+                conninfo, api, workloads, settings, secret, run_dir
+            )
+            report.pooler = _behind_pgbouncer(
+                server, conninfo, api, workloads, settings, secret, run_dir
+            )
             # The scale probes get rounds of their own: right after a saturating
             # load the machine is still busy, and the first probe would pay for it.
             time.sleep(2)
@@ -192,6 +204,70 @@ def main(argv: list[str]) -> int:
     args.output.write_text(with_kept_section(text, previous))
     log(f"wrote {args.output} in {time.monotonic() - started:.0f} s")
     return 0
+
+
+# An A/B over HTTP is a comparison only in interleaved rounds; the CI smoke
+# run (--rounds 1) skips them, and the report says so.
+ONE_ROUND = "one round (--rounds 1), and an A/B over HTTP needs interleaved rounds"
+
+
+def _end_to_end(
+    conninfo: str,
+    api: ApiServer,
+    workloads: Workloads,
+    settings: Settings,
+    secret: str,
+    run_dir: Path,
+) -> tuple[list[EndToEnd], str | None]:
+    if settings.rounds < 2:
+        log(f"HTTP, RLS against app filter: skipped, {ONE_ROUND}")
+        return [], ONE_ROUND
+    log("HTTP, 2 workers: the API against the same API with the app-filter design")
+    app_filter = ApiServer(conninfo, api.workers, secret, run_dir, app_filter=True)
+    try:
+        return end_to_end_rounds(api, app_filter, workloads, settings, log), None
+    finally:
+        app_filter.stop()
+
+
+def _behind_pgbouncer(
+    server: BenchServer,
+    conninfo: str,
+    api: ApiServer,
+    workloads: Workloads,
+    settings: Settings,
+    secret: str,
+    run_dir: Path,
+) -> BehindPooler:
+    why = pgbouncer.available() or (ONE_ROUND if settings.rounds < 2 else None)
+    if why is not None:
+        log(f"HTTP behind PgBouncer: skipped, {why}")
+        return BehindPooler(skipped=why)
+    log("HTTP, 2 workers: GET /projects directly and behind PgBouncer")
+    result = BehindPooler()
+    transaction_mode = {"DATABASE_POOLER": "transaction"}
+    bouncer = pgbouncer.PgBouncer(conninfo, settings.clients, embedded=server.embedded is not None)
+    servers: list[ApiServer] = []
+    try:
+        unprepared = ApiServer(conninfo, api.workers, secret, run_dir, environment=transaction_mode)
+        servers.append(unprepared)
+        pooled = ApiServer(
+            bouncer.conninfo, api.workers, secret, run_dir, environment=transaction_mode
+        )
+        servers.append(pooled)
+        behind_pooler_rounds(
+            result,
+            [(result.direct, api), (result.unprepared, unprepared), (result.pgbouncer, pooled)],
+            CpuMeter(bouncer.processes),
+            workloads,
+            settings,
+            log,
+        )
+    finally:
+        for started in servers:
+            started.stop()
+        bouncer.stop()
+    return result
 
 
 def _ratio(result: ApiVsPgbench) -> str:

@@ -8,6 +8,7 @@ import secrets
 import shutil
 import signal
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.error
@@ -23,6 +24,7 @@ from service.db.embedded import free_port
 from service.security.tokens import TokenService
 
 LUA = Path(__file__).resolve().parent / "lua" / "requests.lua"
+REPO = Path(__file__).resolve().parent.parent
 ISSUER = "rls-iam"
 AUDIENCE = "rls-iam-api"
 
@@ -74,7 +76,20 @@ class Request:
 class ApiServer:
     """`rls-iam serve --workers N` on a free port of 127.0.0.1, against one bench database."""
 
-    def __init__(self, conninfo: str, workers: int, secret: str, run_dir: Path) -> None:
+    def __init__(
+        self,
+        conninfo: str,
+        workers: int,
+        secret: str,
+        run_dir: Path,
+        *,
+        app_filter: bool = False,
+        environment: dict[str, str] | None = None,
+        source: Path | None = None,
+    ) -> None:
+        """app_filter: serve bench/appfilter.py's app (the app-filter design on the hot
+        reads) with the same server; environment: more settings for the API; source:
+        serve the service/ of another tree (a revision, see bench/compare.py)."""
         self.workers = workers
         self.dbname = str(conninfo_to_dict(conninfo).get("dbname", ""))
         self.port = free_port()
@@ -98,15 +113,26 @@ class ApiServer:
             RATE_LIMIT_FAILED_LOGINS_PER_EMAIL="1000000000",
             RLS_IAM_DATA_DIR=str(run_dir),
         )
+        env.update(environment or {})
         executable = shutil.which("rls-iam")
         if executable is None:
             raise SystemExit("bench: rls-iam is not installed (pip install -e .)")
+        command = [executable, "serve"]
+        if app_filter:
+            # The same server (service/cli/server.py) with the bench's app; its
+            # workers import bench from the working tree.
+            command = [sys.executable, "-m", "bench.appfilter"]
+            env["PYTHONPATH"] = os.pathsep.join(
+                x for x in (str(REPO), env.get("PYTHONPATH", "")) if x
+            )
+        elif source is not None:
+            command = [sys.executable, "-m", "service.cli", "serve"]
+            env["PYTHONPATH"] = str(source)
         with open(self.log_path, "wb") as log:
             # cwd: the run folder, so no .env of the working tree leaks in.
             self.process = subprocess.Popen(  # noqa: S603 - fixed argv
                 [
-                    executable,
-                    "serve",
+                    *command,
                     "--host",
                     "127.0.0.1",
                     "--port",

@@ -5,7 +5,16 @@ from __future__ import annotations
 import statistics
 from dataclasses import dataclass, field
 
-from bench.run import ABResult, ApiVsPgbench, LoginFlood, PlanCheck, Series, SessionCheck
+from bench.run import (
+    ABResult,
+    ApiVsPgbench,
+    BehindPooler,
+    EndToEnd,
+    LoginFlood,
+    PlanCheck,
+    Series,
+    SessionCheck,
+)
 
 # Targets: what each figure is held against (the "target met" columns of
 # docs/performance.md).
@@ -15,6 +24,9 @@ AB_MIN = {"list (page of 50)": 0.90}
 AB_MIN_DEFAULT = 0.80
 API_MIN = {1: 0.25, 2: 0.45}
 API_CPU_MAX_MS = 0.60
+# Over HTTP, where the API's own work is most of a request: isolation in the
+# database may cost at most 5% of the app-filter design's throughput.
+END_TO_END_MIN = 0.95
 LOGIN_MIN = 0.90
 HEALTHZ_P99_MAX_MS = 50.0
 BIG_VS_TEN_MAX = 1.5
@@ -47,6 +59,9 @@ class Report:
     small_list: Series | None = None
     large_list: Series | None = None
     rss_mb: dict[int, list[float]] = field(default_factory=dict)
+    end_to_end: list[EndToEnd] = field(default_factory=list)
+    end_to_end_skipped: str | None = None
+    pooler: BehindPooler | None = None
 
 
 # What follows this line in the output file is written by hand (the analysis
@@ -101,6 +116,8 @@ def render(report: Report) -> str:
     ]
     out += _plans(report) + _ab(report) + session_check_lines(report.session_check)
     out += _api(report) + _endpoints(report)
+    out += end_to_end_lines(report.end_to_end, report.end_to_end_skipped)
+    out += pooler_lines(report.pooler)
     out += _login(report) + _scale(report) + _memory(report)
     out += METHOD.splitlines()
     return "\n".join(out).rstrip() + "\n"
@@ -258,6 +275,92 @@ def _endpoints(report: Report) -> list[str]:
     ]
 
 
+def end_to_end_lines(results: list[EndToEnd], skipped: str | None) -> list[str]:
+    head = [
+        "## End to end: the API against the same API with the app-filter design (2 workers)",
+        "",
+    ]
+    if not results:
+        return [*head, f"Not measured in this run: {skipped or 'no rounds'}.", ""]
+    rows = [
+        [
+            r.endpoint,
+            f"{r.rls.median('rps'):.0f}",
+            f"{r.app.median('rps'):.0f}",
+            f"{r.ratio:.2f}",
+            f"{_verdict(r.ratio >= END_TO_END_MIN)} (>= {END_TO_END_MIN:.2f})",
+            f"{_cpu(r.rls.median_or_none('worker_cpu_ms'))}"
+            f" / {_cpu(r.app.median_or_none('worker_cpu_ms'))}",
+            f"{_cpu(r.rls.median_or_none('postgres_cpu_ms'))}"
+            f" / {_cpu(r.app.median_or_none('postgres_cpu_ms'))}",
+            str(r.rls.errors + r.app.errors),
+        ]
+        for r in results
+    ]
+    header = [
+        "endpoint",
+        "RLS req/s",
+        "app-filter req/s",
+        "ratio",
+        "target met",
+        "API CPU/req, RLS / app filter",
+        "PostgreSQL CPU/req, RLS / app filter",
+        "errors",
+    ]
+    return [
+        *head,
+        "Medians over interleaved rounds, the two servers taking turns with the same wrk",
+        "settings and tokens. The app-filter server is `rls-iam serve` with the API's app,",
+        "whose two routes send one statement as the superuser with",
+        "`WHERE organization_id = <the token's organization>` (bench/appfilter.py; see",
+        "[How the bench works](#how-the-bench-works)).",
+        "",
+        *_table(header, rows),
+    ]
+
+
+def pooler_lines(result: BehindPooler | None) -> list[str]:
+    if result is None:
+        return []
+    head = ["## GET /projects behind PgBouncer in transaction mode (2 workers)", ""]
+    if not result.direct.runs:
+        return [*head, f"Not measured in this run: {result.skipped or 'no rounds'}.", ""]
+    pooler_cpu = statistics.median(result.pgbouncer_cpu_ms) if result.pgbouncer_cpu_ms else None
+    rows = []
+    for series in (result.direct, result.unprepared, result.pgbouncer):
+        rows.append(
+            [
+                series.name,
+                f"{series.median('rps'):.0f}",
+                f"{series.median('rps') / result.direct.median('rps'):.2f}",
+                _ms(series.median("p50_ms")),
+                _cpu(series.median_or_none("worker_cpu_ms")),
+                _cpu(series.median_or_none("postgres_cpu_ms")),
+                _cpu(pooler_cpu) if series is result.pgbouncer else "",
+                str(series.errors),
+            ]
+        )
+    header = [
+        "the API's connection",
+        "req/s",
+        "against direct",
+        "p50",
+        "API CPU/req",
+        "PostgreSQL CPU/req",
+        "PgBouncer CPU/req",
+        "errors",
+    ]
+    return [
+        *head,
+        "Medians over interleaved rounds, the three servers taking turns. Behind",
+        "PgBouncer the API sends unnamed statements (`DATABASE_POOLER=transaction`,",
+        "no server-side prepared statements); the middle row is that protocol without",
+        "the pooler, which tells the protocol's share from the extra hop's.",
+        "",
+        *_table(header, rows),
+    ]
+
+
 def _sum(*values: float | None) -> float | None:
     present = [v for v in values if v is not None]
     return sum(present) if present else None
@@ -410,6 +513,33 @@ Scale probes use one connection per worker, so p50 is the service time, not
 queueing; they run in rounds of their own after the throughput rounds, in an
 order that rotates from round to round. Memory is the resident set of each
 worker process after its load.
+
+**End to end: RLS against the app filter.** The same comparison as pgbench's,
+over HTTP: `GET /projects` (first page of 50) and `GET /projects/{id}`, with
+the same tokens and wrk settings, against two servers with 2 workers each,
+taking turns in interleaved rounds (the order alternates). One is the API.
+The other is `python -m bench.appfilter` (bench/appfilter.py): `rls-iam
+serve` itself, the same server settings and the same app (middleware, error
+handlers, token verification and its cache, pool, route functions and
+response bodies), except that the two routes take their runner from a
+dependency of the bench's. That dependency verifies the token as the API's
+does; its runner sends one statement, the API's own SQL with
+`WHERE p.organization_id = %(org_id)s` added, the organization taken from the
+token, on a pooled connection as the superuser, which row-level security does
+not apply to: no context, no role switch, no membership lookup.
+`tests/bench/test_appfilter.py` checks that both answer the same bodies and
+headers, and that the app-filter routes are really in use (they serve a token
+whose user is not a member; the API refuses it). Nothing of it is in
+`service/`. Skipped with `--rounds 1`.
+
+**Behind PgBouncer.** `GET /projects` with 2 workers three ways, in
+interleaved rounds: the API connected directly (prepared statements, the
+default), connected directly with `DATABASE_POOLER=transaction` (unnamed
+statements), and connected through a PgBouncer in transaction mode
+(bench/pgbouncer.py, as `.ci/checks/40-pgbouncer.sh` runs one, with
+`--clients` server connections) with `DATABASE_POOLER=transaction`.
+PgBouncer's own CPU per request is measured too. Skipped when `pgbouncer` is
+not installed, and with `--rounds 1`.
 
 **CPU per request.** Next to req/s, the HTTP tables show the CPU time the API's
 worker processes and the database's server processes spent, divided by the

@@ -444,3 +444,95 @@ def login_flood_round(
         )
     )
     flood.healthz.runs.append(healthz)
+
+
+# --------------------------------------------------- HTTP, A/B of the designs
+
+
+@dataclass
+class EndToEnd:
+    """One endpoint of the real API against the same API with the app-filter design."""
+
+    endpoint: str
+    rls: Series
+    app: Series
+
+    @property
+    def ratio(self) -> float:
+        return self.rls.median("rps") / self.app.median("rps")
+
+
+def end_to_end_rounds(
+    real: ApiServer, app_filter: ApiServer, workloads: Workloads, settings: Settings, log: Log
+) -> list[EndToEnd]:
+    """Interleaved rounds, the servers' order alternating, the same wrk settings for both."""
+    results = [
+        (EndToEnd(name, Series(f"{name} (RLS)"), Series(f"{name} (app filter)")), requests)
+        for name, requests in (
+            ("GET /projects", workloads.list_page),
+            ("GET /projects/{id}", workloads.get_by_id),
+        )
+    ]
+    for number in range(settings.rounds):
+        for result, requests in results:
+            order = [(result.rls, real), (result.app, app_filter)]
+            for series, server in order if number % 2 == 0 else order[::-1]:
+                series.runs.append(
+                    wrk(server, requests, settings, connections=settings.connections)
+                )
+            log(
+                f"round {number + 1}/{settings.rounds} {result.endpoint}:"
+                f" RLS {result.rls.runs[-1].rps:.0f} req/s,"
+                f" app filter {result.app.runs[-1].rps:.0f} req/s"
+            )
+    return [result for result, _ in results]
+
+
+# ------------------------------------------------------ HTTP behind PgBouncer
+
+
+@dataclass
+class BehindPooler:
+    """GET /projects with the API connected directly and through PgBouncer."""
+
+    direct: Series = field(default_factory=lambda: Series("direct, prepared statements"))
+    unprepared: Series = field(
+        default_factory=lambda: Series("direct, DATABASE_POOLER=transaction")
+    )
+    pgbouncer: Series = field(
+        default_factory=lambda: Series("PgBouncer (transaction mode), DATABASE_POOLER=transaction")
+    )
+    pgbouncer_cpu_ms: list[float] = field(default_factory=list)  # PgBouncer's CPU per request
+    skipped: str | None = None  # why there are no figures
+
+    @property
+    def ratio(self) -> float:
+        return self.pgbouncer.median("rps") / self.direct.median("rps")
+
+
+def behind_pooler_rounds(
+    result: BehindPooler,
+    servers: Sequence[tuple[Series, ApiServer]],
+    pooler: CpuMeter,
+    workloads: Workloads,
+    settings: Settings,
+    log: Log,
+) -> None:
+    """Interleaved rounds over the servers, their order rotating; PgBouncer's CPU on its run."""
+    for number in range(settings.rounds):
+        shift = number % len(servers)
+        for series, server in [*servers[shift:], *servers[:shift]]:
+            through_pooler = series is result.pgbouncer
+            if through_pooler:
+                pooler.start()
+            run = wrk(server, workloads.list_page, settings, connections=settings.connections)
+            series.runs.append(run)
+            seconds = pooler.stop() if through_pooler else None
+            if seconds is not None:
+                result.pgbouncer_cpu_ms.append(seconds * 1000 / max(1, run.requests))
+        log(
+            f"round {number + 1}/{settings.rounds} GET /projects:"
+            f" direct {result.direct.runs[-1].rps:.0f} req/s,"
+            f" direct unprepared {result.unprepared.runs[-1].rps:.0f} req/s,"
+            f" PgBouncer {result.pgbouncer.runs[-1].rps:.0f} req/s"
+        )

@@ -13,7 +13,7 @@ import service
 from service.db.migrate import latest_migration_version
 from service.db.pool import create_pool
 from service.db.target import resolve_database
-from service.http import conventions, metrics, openapi
+from service.http import conventions, hot_routes, metrics, openapi
 from service.http.errors import install_error_handlers
 from service.http.logging_setup import configure_logging
 from service.http.middleware import RequestContextMiddleware
@@ -121,6 +121,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ):
         app.include_router(module.router)
     metrics.register_pool(state.pool)
+    hot_routes.install(app)
     conventions.install(app, settings.cors_origins)
     app.add_middleware(RequestContextMiddleware)
     return app

@@ -83,7 +83,7 @@ async def _identity(request: Request, token: Bearer) -> RequestRunner:
     return await _tenant(request, token, members_only=False)
 
 
-async def _member(request: Request, token: Bearer) -> RequestRunner:
+async def member_runner(request: Request, token: Bearer) -> RequestRunner:
     # Every tenant endpoint is closed to a caller who is not (or no longer)
     # a member of the token's organization: 403, as the database says.
     return await _tenant(request, token, members_only=True)
@@ -98,5 +98,5 @@ async def _caller(request: Request, token: Bearer) -> RequestRunner:
 # The RequestRunner runs the route's statement and commits in the same round trip,
 # before the route builds its response.
 IdentityRunner = Annotated[RequestRunner, Depends(_identity)]
-MemberRunner = Annotated[RequestRunner, Depends(_member)]
+MemberRunner = Annotated[RequestRunner, Depends(member_runner)]
 CallerRunner = Annotated[RequestRunner, Depends(_caller)]

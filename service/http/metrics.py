@@ -37,9 +37,22 @@ LATENCY = Histogram(
 )
 
 
+# The series of each (method, route, status) seen: labels() looks them up by
+# joining and hashing the values under a lock, on every request otherwise.
+# Bounded, as any method a client sends is a label value.
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+_SERIES_MAX = 1000
+
+
 def observe(method: str, route: str, status: int, seconds: float) -> None:
-    REQUESTS.labels(method, route, str(status)).inc()
-    LATENCY.labels(method, route).observe(seconds)
+    key = (method, route, status)
+    series = _SERIES.get(key)
+    if series is None:
+        series = (REQUESTS.labels(method, route, str(status)), LATENCY.labels(method, route))
+        if len(_SERIES) < _SERIES_MAX:
+            _SERIES[key] = series
+    series[0].inc()
+    series[1].observe(seconds)
 
 
 class PoolCollector(Collector):

@@ -90,7 +90,7 @@ class CursorCodec:
     def page_body(self, endpoint: str, page: PageRow) -> str:
         """The list body, around the items array that PostgreSQL already serialized."""
         if page.has_more and page.last_micros is not None:
-            cursor = f'"{self.encode(endpoint, page.last_micros, str(page.last_key))}"'
+            cursor = f'"{self.encode(endpoint, page.last_micros, page.last_key)}"'
         else:
             cursor = "null"
         return f'{{"items":{page.items_json},"next_cursor":{cursor}}}'
