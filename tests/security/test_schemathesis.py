@@ -205,14 +205,16 @@ STATEFUL_STEPS = 8
 
 
 def test_stateful_links_find_no_server_error_and_no_schema_violation(
-    schema: Any, client: TestClient
+    schema: Any, client: TestClient, database: TestDatabase
 ) -> None:
     """Sequences that follow the document's links (create a project, then get, update and
     delete it; add a member, then change or remove them) as an ORG_ADMIN."""
     base = schema.as_state_machine()
     # An organization of its own: the sequences may demote or remove its members.
-    headers = register(client, "st-stateful").headers
+    actor = register(client, "st-stateful")
+    headers = actor.headers
     calls: Counter[str] = Counter()
+    owner = psycopg.connect(database.conninfo, autocommit=True)
 
     class Workflow(base):  # type: ignore[misc, valid-type]
         def get_call_kwargs(self, case: Any) -> dict[str, Any]:
@@ -221,6 +223,9 @@ def test_stateful_links_find_no_server_error_and_no_schema_violation(
         def after_call(self, response: Any, case: Any) -> None:
             super().after_call(response, case)
             calls[f"{case.method} {case.path} {response.status_code}"] += 1
+            # A sequence may log out or end its own session: put it back, or
+            # every later call would be a 401 and no link would be followed.
+            owner.execute(RESTORE_SESSION, (actor.session_id, actor.user_id))
 
         def validate_response(self, response: Any, case: Any, **kwargs: Any) -> None:
             try:
@@ -247,6 +252,7 @@ def test_stateful_links_find_no_server_error_and_no_schema_violation(
                 suppress_health_check=list(HealthCheck),
             )
         )
+    owner.close()
     print(f"\n[stateful] {sum(calls.values())} calls: {dict(sorted(calls.items()))}")
     assert not failures, failures
     followed = [call for call in calls if "{project_id}" in call or "{user_id}" in call]
