@@ -3,11 +3,17 @@
 The write path as the API sends it (the context statement and the write in
 one pipeline, one round trip), measured by pgbench on a seeded database:
 inserting a project, updating one, and changing a member's role. Each round
-measures every write twice, with the audit triggers enabled and disabled
-(ALTER TABLE ... DISABLE TRIGGER, by the superuser, on the bench database
-only), in alternating order so that drift of the machine's load falls on
-both sides. It prints the figures and writes them into docs/performance.md
-between the audit-cost markers (the rest of the file is left alone).
+measures every write with the audit triggers enabled and disabled (ALTER
+TABLE ... DISABLE TRIGGER, by the superuser, on the bench database only), in
+an order that rotates from round to round so that drift of the machine's
+load falls on every side. It prints the figures and writes them into
+docs/performance.md between the audit-cost markers (the rest of the file is
+left alone).
+
+With --alternatives, each round also measures variants of the triggers and
+of the event's indexes (ALTERNATIVES below: what each part of the cost is,
+and what a cheaper design would save), installed on the bench database for
+their turn and undone after it; their table goes into the same section.
 """
 
 from __future__ import annotations
@@ -26,8 +32,10 @@ from pathlib import Path
 
 import psutil  # type: ignore[import-untyped]
 import psycopg
+from psycopg import sql
 
 from bench import machine
+from bench.audit_variants import Alternative, Migrated, alternatives
 from bench.database import BenchServer
 from bench.pgbench import (
     CONTEXT,
@@ -48,7 +56,10 @@ TRIGGERS = (
     ("iam.projects", "projects_audit"),
     ("iam.organization_memberships", "organization_memberships_audit"),
     ("iam.organizations", "organizations_audit"),
+    ("iam.invitations", "invitations_audit"),
 )
+OFF = "without triggers"
+SHIPPED = "as migrated"
 Log = Callable[[str], None]
 # The seed's ORG_USER of organization :o is user N + :o (bench/seed.py).
 ORG_USER = "md5('u' || :member)::uuid"
@@ -96,22 +107,34 @@ def scripts(plan: Plan) -> list[Script]:
 
 
 @dataclass
+class Sample:
+    tps: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)  # server CPU per write, microseconds
+
+
+@dataclass
 class Measured:
+    """One write's figures under each configuration of the triggers (OFF, SHIPPED, ...)."""
+
     name: str
-    on: list[float] = field(default_factory=list)
-    off: list[float] = field(default_factory=list)
-    cpu_on: list[float] = field(default_factory=list)  # server CPU per write, microseconds
-    cpu_off: list[float] = field(default_factory=list)
+    samples: dict[str, Sample] = field(default_factory=dict)
 
-    @property
-    def cost(self) -> float:
+    def sample(self, config: str) -> Sample:
+        return self.samples.setdefault(config, Sample())
+
+    def tps(self, config: str) -> float:
+        return statistics.median(self.samples[config].tps)
+
+    def cpu(self, config: str) -> float:
+        return statistics.median(self.samples[config].cpu)
+
+    def cost(self, config: str = SHIPPED) -> float:
         """The share of throughput the triggers cost (median with against median without)."""
-        return 1 - statistics.median(self.on) / statistics.median(self.off)
+        return 1 - self.tps(config) / self.tps(OFF)
 
-    @property
-    def cpu_cost(self) -> float:
+    def cpu_cost(self, config: str = SHIPPED) -> float:
         """The share of server CPU per write the triggers add."""
-        return statistics.median(self.cpu_on) / statistics.median(self.cpu_off) - 1
+        return self.cpu(config) / self.cpu(OFF) - 1
 
 
 # pgbench's :name variables as psycopg's %(name)s (casts such as ::uuid stay).
@@ -147,16 +170,30 @@ def server_cpu_per_write(conninfo: str, plan: Plan, script: Script, count: int) 
     with psycopg.connect(conninfo, autocommit=True) as conn:
         row = conn.execute("select pg_backend_pid()").fetchone()
         assert row is not None
-        backend = psutil.Process(int(row[0]))
-        before = backend.cpu_times()
-        for _ in range(count):
+        pid = int(row[0])
+        for number in range(count + WARM_UP):
+            if number == WARM_UP:
+                before = _cpu_seconds(pid)
             params = _variables(script, plan, rng)
             with conn.pipeline():
                 for statement in statements:
                     conn.execute(statement, params)
-        after = backend.cpu_times()
-    used = (after.user - before.user) + (after.system - before.system)
-    return float(used) / count * 1e6
+        used = _cpu_seconds(pid) - before
+    return used / count * 1e6
+
+
+# Writes before the clock starts: the first ones plan and cache what later
+# ones reuse, as a pooled connection of the API has long done.
+WARM_UP = 20
+
+
+def _cpu_seconds(pid: int) -> float:
+    """The process's CPU time: nanoseconds from schedstat on Linux, else clock ticks."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[0]) / 1e9
+    except (OSError, ValueError, IndexError):
+        times = psutil.Process(pid).cpu_times()
+        return float(times.user + times.system)
 
 
 def set_triggers(conninfo: str, enabled: bool) -> None:
@@ -174,30 +211,40 @@ def measure(
     duration: int,
     clients: int,
     log: Log,
+    alternatives: tuple[Alternative, ...] = (),
     cpu_writes: int = 1000,
 ) -> list[Measured]:
+    """Every write under every configuration, the order rotating from round to round."""
+    configs = [SHIPPED, OFF, *(a.name for a in alternatives)]
+    sql_of = {a.name: a.sql for a in alternatives}
+    migrated = Migrated.capture(conninfo)
     results = [Measured(script.name) for script in scripts(plan)]
     try:
         for number in range(rounds):
-            order = (True, False) if number % 2 == 0 else (False, True)
-            for enabled in order:
-                set_triggers(conninfo, enabled)
+            turn = number % len(configs)
+            for config in configs[turn:] + configs[:turn]:
+                migrated.restore(conninfo)
+                set_triggers(conninfo, config != OFF)
+                if config in sql_of:
+                    with psycopg.connect(conninfo, autocommit=True) as conn:
+                        conn.execute(sql.SQL(sql_of[config]))
                 for script, result in zip(scripts(plan), results, strict=True):
                     run = run_pgbench(
                         conninfo, script, duration=duration, clients=clients, threads=2
                     )
-                    (result.on if enabled else result.off).append(run.tps)
-                    cpu = server_cpu_per_write(conninfo, plan, script, cpu_writes)
-                    (result.cpu_on if enabled else result.cpu_off).append(cpu)
+                    sample = result.sample(config)
+                    sample.tps.append(run.tps)
+                    sample.cpu.append(server_cpu_per_write(conninfo, plan, script, cpu_writes))
             log(
                 f"round {number + 1}: "
                 + ", ".join(
-                    f"{r.name} {r.on[-1]:.0f}/{r.off[-1]:.0f} tps,"
-                    f" {r.cpu_on[-1]:.0f}/{r.cpu_off[-1]:.0f} us CPU"
+                    f"{r.name} {r.samples[SHIPPED].tps[-1]:.0f}/{r.samples[OFF].tps[-1]:.0f} tps,"
+                    f" {r.samples[SHIPPED].cpu[-1]:.0f}/{r.samples[OFF].cpu[-1]:.0f} us CPU"
                     for r in results
                 )
             )
     finally:
+        migrated.restore(conninfo)
         set_triggers(conninfo, True)
     return results
 
@@ -242,9 +289,34 @@ def remove_bench_writes(conninfo: str, plan: Plan) -> None:
         set_triggers(conninfo, True)
 
 
+def _alternatives_table(results: list[Measured]) -> list[str]:
+    """Each variant against no triggers, measured in the same rounds as the migrated design."""
+    configs = [c for c in results[0].samples if c != OFF]
+    if configs == [SHIPPED]:
+        return []
+    head = " | ".join(r.name for r in results)
+    lines = [
+        "Variants, each against no triggers in the same rounds: throughput cost, then the",
+        "server CPU each write gains (us per write, and as a share of the write without",
+        "triggers).",
+        "",
+        f"| triggers | {head} |",
+        "|---|" + "---:|" * len(results),
+    ]
+    for config in configs:
+        cells = " | ".join(
+            f"{r.cost(config):+.1%}, {r.cpu(config) - r.cpu(OFF):+,.0f} us"
+            f" ({r.cpu_cost(config):+.1%})"
+            for r in results
+        )
+        lines.append(f"| {config} | {cells} |")
+    return [*lines, ""]
+
+
 def render(
     command: str,
     server: str,
+    rounds: int,
     clients: int,
     plan: Plan,
     results: list[Measured],
@@ -265,17 +337,18 @@ def render(
     ]
     for r in results:
         lines.append(
-            f"| {r.name} | {statistics.median(r.on):,.0f} | {statistics.median(r.off):,.0f} |"
-            f" {r.cost:+.1%} | {statistics.median(r.cpu_on):,.0f} /"
-            f" {statistics.median(r.cpu_off):,.0f} | {r.cpu_cost:+.1%} |"
+            f"| {r.name} | {r.tps(SHIPPED):,.0f} | {r.tps(OFF):,.0f} |"
+            f" {r.cost():+.1%} | {r.cpu(SHIPPED):,.0f} /"
+            f" {r.cpu(OFF):,.0f} | {r.cpu_cost():+.1%} |"
         )
     lines += [
         "",
-        f"Medians of the rounds. Throughput: pgbench, {clients} clients; cost is 1 - with /"
+        f"Medians of {rounds} rounds. Throughput: pgbench, {clients} clients; cost is 1 - with /"
         " without (negative: the run with triggers was the faster one). Server CPU: the",
         "backend's CPU time per write, one connection sending the same pipelines; on a",
         "machine whose cores are all busy, throughput follows it.",
         "",
+        *_alternatives_table(results),
         f"Size: {size.events:,} events take {size.table_bytes / 2**20:,.1f} MiB of table and"
         f" {size.index_bytes / 2**20:,.1f} MiB of indexes, {size.bytes_per_event:,.0f} bytes"
         " per event in all.",
@@ -312,6 +385,11 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--duration", type=int, default=10, help="seconds per measurement (10)")
     parser.add_argument("--rounds", type=int, default=4, help="rounds, each with and without (4)")
     parser.add_argument("--clients", type=int, default=4, help="pgbench connections (4)")
+    parser.add_argument(
+        "--alternatives",
+        action="store_true",
+        help="also measure the variants of bench/audit_variants.py in the same rounds",
+    )
     parser.add_argument("--output", type=Path, default=Path("docs/performance.md"))
     parser.add_argument("--data-dir", type=Path, default=Path(".rls-iam-bench"))
     args = parser.parse_args(argv)
@@ -327,17 +405,20 @@ def main(argv: list[str]) -> int:
             duration=args.duration,
             clients=args.clients,
             log=log,
+            alternatives=alternatives() if args.alternatives else (),
         )
         size = growth(conninfo)
         remove_bench_writes(conninfo, plan)
         checks = check_audit_plans(conninfo)
         command = shlex.join(["python", "-m", "bench.audit_cost", *argv])
-        section = render(command, server.describe(), args.clients, plan, results, size, checks)
+        section = render(
+            command, server.describe(), args.rounds, args.clients, plan, results, size, checks
+        )
     finally:
         server.close()
     print(section)
     write_section(args.output, section)
-    within = all(min(r.cost, r.cpu_cost) <= TARGET for r in results)
+    within = all(min(r.cost(), r.cpu_cost()) <= TARGET for r in results)
     return 0 if within and all(c.ok for c in checks) else 1
 
 

@@ -9,12 +9,14 @@ delete and truncate events, and is refused.
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Any
 
 import psycopg
 import pytest
 
+from tests.db.test_invitations_policies import INSERT as INVITE
 from tests.db.test_invitations_policies import _email, invite
 from tests.support.sql import (
     ACTORS,
@@ -25,6 +27,7 @@ from tests.support.sql import (
     act_as,
     act_as_anon,
     act_as_owner,
+    add_member,
     become,
     make_user,
 )
@@ -132,7 +135,10 @@ def test_member_added_role_changed_removed_each_leave_one_event(conn: Conn, worl
     mark = _mark(conn)
     act_as(conn, newcomer, None, request_id=REQUEST_ID)
     conn.execute("select * from iam.accept_invitation(%s)", (token,))
-    assert _one(_events_since(conn, a.org_id, mark)) == (
+    # Two changes, two events: the invitation is used, the membership created.
+    accepted, added = _events_since(conn, a.org_id, mark)
+    assert accepted[0] == "invitation.accepted"
+    assert added == (
         "member.added",
         newcomer,
         "member",
@@ -280,7 +286,172 @@ def test_events_never_hold_a_password_hash(conn: Conn, world: World) -> None:
     keys = conn.execute(
         "select distinct k from iam.audit_events, jsonb_object_keys(changes) as k"
     ).fetchall()
-    assert {k for (k,) in keys} <= {"name", "description", "created_by_user_id", "role"}
+    assert {k for (k,) in keys} <= RECORDED_COLUMNS
+
+
+# ---------------------------------------------------------------- invitations
+
+# Every column any trigger records; no secret (a hash, a token) is one of them.
+RECORDED_COLUMNS = {
+    "name",
+    "description",
+    "created_by_user_id",
+    "role",
+    "email",
+    "expires_at",
+    "invited_by_user_id",
+    "accepted_at",
+    "accepted_by_user_id",
+}
+
+
+def _invite_as_admin(conn: Conn, world: World, email: str, request_id: str) -> tuple[Any, str]:
+    """An invitation made by A's ORG_ADMIN, with a request id: (id, token)."""
+    token = f"token-{uuid.uuid4().hex}"
+    act_as(conn, world.a.admin, world.a.org_id, request_id=request_id)
+    row = conn.execute(INVITE, (email, "READ_ONLY", token)).fetchone()
+    assert row is not None
+    return row[0], token
+
+
+def test_invitation_created_and_revoked_each_leave_one_event(conn: Conn, world: World) -> None:
+    a = world.a
+    mark = _mark(conn)
+    invitation, _ = _invite_as_admin(conn, world, "guest@example.com", REQUEST_ID)
+    action, actor, target_type, target, changes, request_id = _one(
+        _events_since(conn, a.org_id, mark)
+    )
+    assert (action, actor, target_type, target, request_id) == (
+        "invitation.created",
+        a.admin,
+        "invitation",
+        invitation,
+        REQUEST_ID,
+    )
+    assert set(changes) == {"email", "role", "expires_at", "invited_by_user_id"}
+    assert changes["email"] == {"old": None, "new": "guest@example.com"}
+    assert changes["role"] == {"old": None, "new": "READ_ONLY"}
+    assert changes["invited_by_user_id"] == {"old": None, "new": str(a.admin)}
+
+    mark = _mark(conn)
+    act_as(conn, a.admin, a.org_id, request_id="req-revoke")
+    assert conn.execute("delete from iam.invitations where id = %s", (invitation,)).rowcount == 1
+    action, actor, _, target, changes, request_id = _one(_events_since(conn, a.org_id, mark))
+    assert (action, actor, target, request_id) == (
+        "invitation.revoked",
+        a.admin,
+        invitation,
+        "req-revoke",
+    )
+    assert changes["email"] == {"old": "guest@example.com", "new": None}
+
+
+def test_invitation_accepted_names_the_invitee(conn: Conn, world: World) -> None:
+    a = world.a
+    invitee = make_user(conn, "invitee")
+    invitation, token = _invite_as_admin(conn, world, _email(conn, invitee), "req-invite")
+    mark = _mark(conn)
+    act_as(conn, invitee, None, request_id=REQUEST_ID)
+    assert conn.execute("select * from iam.accept_invitation(%s)", (token,)).fetchall()
+    events = _events_since(conn, a.org_id, mark)
+    assert [e[:4] for e in events] == [
+        ("invitation.accepted", invitee, "invitation", invitation),
+        ("member.added", invitee, "member", invitee),
+    ]
+    changes = events[0][4]
+    assert set(changes) == {"accepted_at", "accepted_by_user_id"}
+    assert changes["accepted_by_user_id"] == {"old": None, "new": str(invitee)}
+    assert {e[5] for e in events} == {REQUEST_ID}
+
+
+def test_registering_with_an_invitation_records_its_acceptance(conn: Conn, world: World) -> None:
+    a = world.a
+    invitation, token = _invite_as_admin(conn, world, "newbie@example.com", "req-invite")
+    mark = _mark(conn)
+    act_as_anon(conn)
+    conn.execute("select set_config('iam.request_id', %s, true)", (REQUEST_ID,))
+    row = conn.execute(
+        "select user_id from iam.register_invited('newbie@example.com', 'x', %s)", (token,)
+    ).fetchone()
+    assert row is not None
+    user_id = row[0]
+    # Nobody is signed in yet: the new user is the one acting.
+    assert [(e[:4], e[5]) for e in _events_since(conn, a.org_id, mark)] == [
+        (("invitation.accepted", user_id, "invitation", invitation), REQUEST_ID),
+        (("member.added", user_id, "member", user_id), REQUEST_ID),
+    ]
+
+
+def test_expiry_and_the_purge_of_expired_invitations_record_nothing(
+    conn: Conn, world: World
+) -> None:
+    a = world.a
+    invitation, _ = _invite_as_admin(conn, world, "late@example.com", "req-invite")
+    act_as_owner(conn)
+    conn.execute(
+        "update iam.invitations set created_at = now() - interval '8 days',"
+        " expires_at = now() - interval '1 day' where id = %s",
+        (invitation,),
+    )
+    mark = _mark(conn)
+    # The next invitation purges the expired one first: only its own event.
+    again, _ = _invite_as_admin(conn, world, "late@example.com", REQUEST_ID)
+    act_as_owner(conn)
+    gone = conn.execute("select count(*) from iam.invitations where id = %s", (invitation,))
+    assert gone.fetchone() == (0,)
+    assert [e[:4] for e in _events_since(conn, a.org_id, mark)] == [
+        ("invitation.created", a.admin, "invitation", again)
+    ]
+
+
+def test_a_deleted_users_invitations_change_without_an_event(conn: Conn, world: World) -> None:
+    # The foreign keys set invited_by_user_id to null: not a change of access.
+    a = world.a
+    inviter = make_user(conn, "inviter")
+    add_member(conn, a.org_id, inviter, "ORG_ADMIN")
+    act_as(conn, inviter, a.org_id)
+    row = conn.execute(INVITE, ("orphan@example.com", "ORG_USER", "t-orphan")).fetchone()
+    assert row is not None
+    act_as_owner(conn)
+    conn.execute("delete from iam.organization_memberships where user_id = %s", (inviter,))
+    mark = _mark(conn)
+    conn.execute("delete from iam.users where id = %s", (inviter,))
+    left = conn.execute("select invited_by_user_id from iam.invitations where id = %s", (row[0],))
+    assert left.fetchone() == (None,)
+    assert _events_since(conn, a.org_id, mark) == []
+
+
+def test_no_event_holds_a_token_or_its_digest(conn: Conn, world: World) -> None:
+    a = world.a
+    invitee = make_user(conn, "digest")
+    invitation, token = _invite_as_admin(conn, world, _email(conn, invitee), REQUEST_ID)
+    act_as(conn, invitee, None)
+    conn.execute("select * from iam.accept_invitation(%s)", (token,))
+    revoked, _ = _invite_as_admin(conn, world, "revoked@example.com", REQUEST_ID)
+    act_as(conn, a.admin, a.org_id)
+    conn.execute("delete from iam.invitations where id = %s", (revoked,))
+    act_as_owner(conn)
+    texts = [
+        str(row[0])
+        for row in conn.execute(
+            "select changes::text from iam.audit_events where target_id in (%s, %s)",
+            (invitation, revoked),
+        )
+    ]
+    assert len(texts) == 4  # created and accepted; created and revoked
+    digest = hashlib.sha256(token.encode()).digest()
+    for text in texts:
+        assert token not in text
+        assert digest.hex() not in text
+        # A bytea in jsonb is its hex form, "\\x...".
+        assert "\\x" not in text
+    # Nor any stored digest, in any event, in the forms a bytea takes as text.
+    leaked = conn.execute(
+        "select count(*) from iam.audit_events as e join iam.invitations as i"
+        " on strpos(e.changes::text, encode(i.token_hash, 'hex')) > 0"
+        " or strpos(e.changes::text, encode(i.token_hash, 'base64')) > 0"
+    ).fetchone()
+    assert leaked == (0,)
 
 
 # ------------------------------------------------------------------- reading
