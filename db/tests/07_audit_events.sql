@@ -39,7 +39,7 @@ begin
 end
 $$;
 
-select plan(34);
+select plan(38);
 
 -- ================================================================== catalog
 select table_privs_are('iam', 'audit_events', 'iam_authenticated', array['SELECT'],
@@ -60,6 +60,10 @@ select trigger_is('iam', 'organization_memberships', 'organization_memberships_a
   'iam', 'audit_membership_change', 'memberships are audited');
 select trigger_is('iam', 'organizations', 'organizations_audit', 'iam',
   'audit_organization_change', 'organizations are audited');
+select trigger_is('iam', 'invitations', 'invitations_audit', 'iam',
+  'audit_invitation_change', 'invitations are audited');
+select function_owner_is('iam', 'audit_invitation_change', array[]::text[], 'iam_definer',
+  'iam_definer owns the invitation trigger');
 select is_definer('iam', 'audit_project_change', array[]::name[],
   'the project trigger runs as its owner');
 select policies_are('iam', 'audit_events', array[
@@ -124,10 +128,35 @@ update iam.organization_memberships set role = 'ORG_USER'
   where user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001';
 delete from iam.organization_memberships where user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001';
 delete from iam.projects where name = 'Gemini';
+-- An invitation revoked: the ORG_ADMIN deletes it while it is pending.
+insert into iam.invitations (email, role, token_hash, expires_at)
+  values ('revoked@pgtap.invalid', 'ORG_USER', iam.invitation_token_hash('pgtap-revoked'),
+          now() + interval '1 day');
+delete from iam.invitations where email = 'revoked@pgtap.invalid';
+
+select results_eq(
+  $$ select action, actor_user_id::text, request_id,
+            coalesce(changes->'email'->>'new', changes->'email'->>'old'),
+            (select pg_catalog.array_agg(k order by k) from jsonb_object_keys(changes) as k)
+     from iam.audit_events where id not in (select id from seeded)
+       and target_type = 'invitation'
+     order by occurred_at, id $$,
+  $$ values
+     ('invitation.created', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001', 'pgtap-2',
+      'newcomer@pgtap.invalid', array['email', 'expires_at', 'invited_by_user_id', 'role']),
+     ('invitation.accepted', 'cccccccc-cccc-4ccc-8ccc-000000000001', 'pgtap-3',
+      null, array['accepted_at', 'accepted_by_user_id']),
+     ('invitation.created', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001', 'pgtap-2',
+      'revoked@pgtap.invalid', array['email', 'expires_at', 'invited_by_user_id', 'role']),
+     ('invitation.revoked', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001', 'pgtap-2',
+      'revoked@pgtap.invalid', array['email', 'expires_at', 'invited_by_user_id', 'role'])
+  $$,
+  'invitations: created, accepted and revoked, one event each, never the token''s digest');
 
 select results_eq(
   $$ select action, actor_user_id::text, target_id::text, request_id, changes
      from iam.audit_events where id not in (select id from seeded)
+       and target_type <> 'invitation'
      order by occurred_at, id $$,
   $$ values
      ('project.created', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002',
@@ -229,6 +258,12 @@ select results_eq(
   $$ values ('organization.renamed', 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001', 'pgtap-3',
              '{"name": {"old": "pgTAP A", "new": "pgTAP A renamed"}}'::jsonb) $$,
   'a rename is recorded with the transaction''s caller');
+
+select is_empty(
+  $$ select 1 from iam.audit_events as e, iam.invitations as i
+     where strpos(e.changes::text, encode(i.token_hash, 'hex')) > 0
+        or strpos(e.changes::text, encode(i.token_hash, 'base64')) > 0 $$,
+  'no event holds an invitation''s digest');
 
 delete from iam.organizations where id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000000';
 select is_empty(

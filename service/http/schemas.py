@@ -439,6 +439,9 @@ AuditAction = Literal[
     "member.role_changed",
     "member.removed",
     "member.left",
+    "invitation.created",
+    "invitation.revoked",
+    "invitation.accepted",
     "project.created",
     "project.updated",
     "project.deleted",
@@ -472,8 +475,10 @@ class AuditEventOut(BaseModel):
         description="The user whose transaction made the change; null when nobody was signed in."
     )
     action: AuditAction
-    target_type: Literal["organization", "member", "project"]
-    target_id: UUID = Field(description="The organization's, member's (user id) or project's id.")
+    target_type: Literal["organization", "member", "invitation", "project"]
+    target_id: UUID = Field(
+        description="The organization's, member's (user id), invitation's or project's id."
+    )
     changes: dict[str, AuditChange] = Field(
         description="The changed columns' old and new values; never a secret."
     )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -10,7 +12,17 @@ import pytest
 from fastapi.testclient import TestClient
 
 from tests.api.test_pagination import walk
-from tests.support.api import Actor, Org, add_member, assert_problem, invite, login, register
+from tests.support.api import (
+    PASSWORD,
+    Actor,
+    Org,
+    add_member,
+    assert_problem,
+    invite,
+    login,
+    register,
+    unique_email,
+)
 
 
 def events(client: TestClient, admin: Actor, query: str = "") -> list[dict[str, Any]]:
@@ -69,12 +81,12 @@ def test_each_change_through_the_api_leaves_one_event_with_actor_target_and_requ
         "/invitations/accept", json={"token": invitation["token"]}, headers=headers
     )
     assert accepted.status_code == 200
-    event = only(events(client, admin), rid)
-    assert (event["action"], event["actor_user_id"], event["target_id"]) == (
-        "member.added",
-        newcomer.user_id,
-        newcomer.user_id,
-    )
+    # Two changes, one event each: the invitation is used, the member added.
+    mine = [e for e in events(client, admin) if e["request_id"] == rid]
+    assert [(e["action"], e["actor_user_id"], e["target_id"]) for e in mine] == [
+        ("member.added", newcomer.user_id, newcomer.user_id),
+        ("invitation.accepted", newcomer.user_id, invitation["id"]),
+    ]
 
     headers, rid = with_request_id(admin)
     changed = client.patch(
@@ -98,6 +110,74 @@ def test_each_change_through_the_api_leaves_one_event_with_actor_target_and_requ
     assert client.delete(f"/members/{org.read_only.user_id}", headers=headers).status_code == 204
     event = only(events(client, admin), rid)
     assert (event["action"], event["target_id"]) == ("member.removed", org.read_only.user_id)
+
+
+def test_each_invitation_change_leaves_one_event_and_never_its_token(
+    client: TestClient, org: Org
+) -> None:
+    admin = org.admin
+    newcomer = register(client, "invitee")
+    headers, rid = with_request_id(admin)
+    created = client.post(
+        "/invitations", json={"email": newcomer.email, "role": "ORG_USER"}, headers=headers
+    )
+    assert created.status_code == 201
+    invitation = created.json()
+    event = only(events(client, admin), rid)
+    assert {k: event[k] for k in ("action", "actor_user_id", "target_type", "target_id")} == {
+        "action": "invitation.created",
+        "actor_user_id": admin.user_id,
+        "target_type": "invitation",
+        "target_id": invitation["id"],
+    }
+    assert event["changes"]["email"] == {"old": None, "new": newcomer.email}
+    assert event["changes"]["role"] == {"old": None, "new": "ORG_USER"}
+
+    headers, rid = with_request_id(admin)
+    assert client.delete(f"/invitations/{invitation['id']}", headers=headers).status_code == 204
+    event = only(events(client, admin), rid)
+    assert (event["action"], event["actor_user_id"], event["target_id"]) == (
+        "invitation.revoked",
+        admin.user_id,
+        invitation["id"],
+    )
+    # Revoking it again finds nothing and records nothing.
+    headers, rid = with_request_id(admin)
+    assert client.delete(f"/invitations/{invitation['id']}", headers=headers).status_code == 404
+    assert [e for e in events(client, admin) if e["request_id"] == rid] == []
+
+    again = invite(client, admin, newcomer.email, "READ_ONLY")
+    headers, rid = with_request_id(newcomer)
+    accepted = client.post("/invitations/accept", json={"token": again["token"]}, headers=headers)
+    assert accepted.status_code == 200
+    mine = [e for e in events(client, admin) if e["request_id"] == rid]
+    assert [(e["action"], e["actor_user_id"], e["target_id"]) for e in mine] == [
+        ("member.added", newcomer.user_id, newcomer.user_id),
+        ("invitation.accepted", newcomer.user_id, again["id"]),
+    ]
+    assert mine[1]["changes"]["accepted_by_user_id"] == {"old": None, "new": newcomer.user_id}
+
+    email = unique_email("registers")
+    third = invite(client, admin, email, "READ_ONLY")
+    registered = client.post(
+        "/auth/register",
+        json={"email": email, "password": PASSWORD, "invitation_token": third["token"]},
+        headers={"X-Request-ID": "register-invited-1"},
+    )
+    assert registered.status_code == 201, registered.text
+    user_id = registered.json()["user"]["id"]
+    mine = [e for e in events(client, admin) if e["request_id"] == "register-invited-1"]
+    assert [(e["action"], e["actor_user_id"], e["target_id"]) for e in mine] == [
+        ("member.added", user_id, user_id),
+        ("invitation.accepted", user_id, third["id"]),
+    ]
+
+    # No event holds a token, nor the digest the database keeps of it.
+    recorded = json.dumps(events(client, admin))
+    for token in (invitation["token"], again["token"], third["token"]):
+        assert token not in recorded
+        assert hashlib.sha256(token.encode()).hexdigest() not in recorded
+    assert "token" not in recorded
 
 
 def test_registration_and_new_organization_are_recorded_in_the_new_organization(
