@@ -35,8 +35,8 @@ Until = Annotated[
         "listAuditEvents",
         "List the active organization's audit events",
         ADMIN,
-        "Newest first. Every change of members, projects and the organization, recorded by"
-        " the database in the change's own transaction; filters combine with AND.",
+        "Newest first. Every change of members, invitations, projects and the organization,"
+        " recorded by the database in the change's own transaction; filters combine with AND.",
         *TENANT,
         FORBIDDEN,
     ),
@@ -52,8 +52,8 @@ async def list_audit_events(
     since: Since = None,
     until: Until = None,
 ) -> Response:
-    """Newest first. Every change of members, projects and the organization, recorded by
-    the database in the change's own transaction. Only an ORG_ADMIN may read it."""
+    """Newest first. Every change of members, invitations, projects and the organization,
+    recorded by the database in the change's own transaction. Only an ORG_ADMIN may read it."""
     filters = {
         "action": action,
         "actor_user_id": actor_user_id,
