@@ -73,6 +73,7 @@ EXECUTE_GRANTEES: dict[str, set[str]] = {
     "iam.current_request_id()": {"iam_definer"},
     "iam.audit_membership_change()": set(),
     "iam.audit_project_change()": set(),
+    "iam.audit_invitation_change()": set(),
     "iam.audit_organization_change()": set(),
     "iam.audit_forget_organization()": set(),
     "iam.may_read_audit_events()": {"iam_authenticated"},
@@ -104,6 +105,7 @@ SECURITY_DEFINER = {
     "iam.request_session(uuid,uuid)",
     "iam.audit_membership_change()",
     "iam.audit_project_change()",
+    "iam.audit_invitation_change()",
     "iam.audit_organization_change()",
     "iam.audit_forget_organization()",
 }
