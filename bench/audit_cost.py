@@ -128,13 +128,23 @@ class Measured:
     def cpu(self, config: str) -> float:
         return statistics.median(self.samples[config].cpu)
 
+    # Each round measures every configuration once, so the n-th figures of two
+    # configurations were taken minutes apart: their ratio leaves out the drift
+    # of the machine's load from round to round, which a ratio of medians keeps.
     def cost(self, config: str = SHIPPED) -> float:
-        """The share of throughput the triggers cost (median with against median without)."""
-        return 1 - self.tps(config) / self.tps(OFF)
+        """The share of throughput the triggers cost: median of the rounds' 1 - with / without."""
+        pairs = zip(self.samples[config].tps, self.samples[OFF].tps, strict=True)
+        return statistics.median(1 - with_ / without for with_, without in pairs)
 
     def cpu_cost(self, config: str = SHIPPED) -> float:
-        """The share of server CPU per write the triggers add."""
-        return self.cpu(config) / self.cpu(OFF) - 1
+        """The share of server CPU per write the triggers add: the median of the rounds' ratios."""
+        pairs = zip(self.samples[config].cpu, self.samples[OFF].cpu, strict=True)
+        return statistics.median(with_ / without - 1 for with_, without in pairs)
+
+    def cpu_added(self, config: str) -> float:
+        """Microseconds of server CPU per write the triggers add: the median of the rounds'."""
+        pairs = zip(self.samples[config].cpu, self.samples[OFF].cpu, strict=True)
+        return statistics.median(with_ - without for with_, without in pairs)
 
 
 # pgbench's :name variables as psycopg's %(name)s (casts such as ::uuid stay).
@@ -298,15 +308,14 @@ def _alternatives_table(results: list[Measured]) -> list[str]:
     lines = [
         "Variants, each against no triggers in the same rounds: throughput cost, then the",
         "server CPU each write gains (us per write, and as a share of the write without",
-        "triggers).",
+        "triggers); medians of the rounds' differences and ratios.",
         "",
         f"| triggers | {head} |",
         "|---|" + "---:|" * len(results),
     ]
     for config in configs:
         cells = " | ".join(
-            f"{r.cost(config):+.1%}, {r.cpu(config) - r.cpu(OFF):+,.0f} us"
-            f" ({r.cpu_cost(config):+.1%})"
+            f"{r.cost(config):+.1%}, {r.cpu_added(config):+,.0f} us ({r.cpu_cost(config):+.1%})"
             for r in results
         )
         lines.append(f"| {config} | {cells} |")
@@ -343,10 +352,12 @@ def render(
         )
     lines += [
         "",
-        f"Medians of {rounds} rounds. Throughput: pgbench, {clients} clients; cost is 1 - with /"
-        " without (negative: the run with triggers was the faster one). Server CPU: the",
-        "backend's CPU time per write, one connection sending the same pipelines; on a",
-        "machine whose cores are all busy, throughput follows it.",
+        f"Medians of {rounds} rounds, each of which measures every configuration once, in an"
+        f" order that rotates. Throughput: pgbench, {clients} clients; the cost is the median of"
+        " the rounds' 1 - with / without (negative: the run with triggers was the faster one)."
+        " Server CPU: the backend's CPU time per write, one connection sending the same"
+        " pipelines; CPU added is the median of the rounds' ratios. On a machine whose cores"
+        " are all busy, throughput follows CPU.",
         "",
         *_alternatives_table(results),
         f"Size: {size.events:,} events take {size.table_bytes / 2**20:,.1f} MiB of table and"
