@@ -141,6 +141,59 @@ $$;
 
 
 --
+-- Name: audit_invitation_change(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.audit_invitation_change() RETURNS trigger
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+begin
+  if tg_op = 'INSERT' then
+    insert into iam.audit_events
+      (organization_id, actor_user_id, action, target_type, target_id, changes, request_id)
+    values (new.organization_id, iam.current_user_id(), 'invitation.created', 'invitation',
+            new.id,
+            iam.audit_pair('email', null::text, new.email)
+            || iam.audit_pair('role', null::iam.org_role, new.role)
+            || iam.audit_pair('expires_at', null::timestamptz, new.expires_at)
+            || iam.audit_pair('invited_by_user_id', null::uuid, new.invited_by_user_id),
+            iam.current_request_id());
+  elsif tg_op = 'UPDATE' then
+    -- The policies let an invitation change only by being accepted.
+    if old.accepted_at is not null or new.accepted_at is null then
+      return null;
+    end if;
+    -- Registering with an invitation: nobody is signed in yet, and the new
+    -- user is the one accepting.
+    insert into iam.audit_events
+      (organization_id, actor_user_id, action, target_type, target_id, changes, request_id)
+    values (new.organization_id, coalesce(iam.current_user_id(), new.accepted_by_user_id),
+            'invitation.accepted', 'invitation', new.id,
+            iam.audit_pair('accepted_at', old.accepted_at, new.accepted_at)
+            || iam.audit_pair('accepted_by_user_id', old.accepted_by_user_id,
+                              new.accepted_by_user_id),
+            iam.current_request_id());
+  elsif (old.accepted_at is not null or old.expires_at > pg_catalog.now())
+        and exists (select 1 from iam.organizations as o where o.id = old.organization_id) then
+    insert into iam.audit_events
+      (organization_id, actor_user_id, action, target_type, target_id, changes, request_id)
+    values (old.organization_id, iam.current_user_id(), 'invitation.revoked', 'invitation',
+            old.id,
+            iam.audit_pair('email', old.email, null::text)
+            || iam.audit_pair('role', old.role, null::iam.org_role)
+            || iam.audit_pair('expires_at', old.expires_at, null::timestamptz)
+            || iam.audit_pair('invited_by_user_id', old.invited_by_user_id, null::uuid)
+            || iam.audit_pair('accepted_at', old.accepted_at, null::timestamptz)
+            || iam.audit_pair('accepted_by_user_id', old.accepted_by_user_id, null::uuid),
+            iam.current_request_id());
+  end if;
+  return null;
+end
+$$;
+
+
+--
 -- Name: audit_membership_change(); Type: FUNCTION; Schema: iam; Owner: -
 --
 
@@ -148,30 +201,40 @@ CREATE FUNCTION iam.audit_membership_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-declare
-  v_changes jsonb := iam.audit_pair('role', old.role, new.role);
-  v_action text;
 begin
   if tg_op = 'INSERT' then
-    v_action := 'member.added';
+    -- Nobody is signed in at registration: the new member is the actor.
+    insert into iam.audit_events
+      (organization_id, actor_user_id, action, target_type, target_id, changes, request_id)
+    values (new.organization_id, coalesce(iam.current_user_id(), new.user_id), 'member.added',
+            'member', new.user_id,
+            pg_catalog.jsonb_build_object(
+              'role', pg_catalog.jsonb_build_object('old', null, 'new', new.role)),
+            iam.current_request_id());
   elsif tg_op = 'UPDATE' then
-    if v_changes = '{}' then
+    if old.role is not distinct from new.role then
       return null;
     end if;
-    v_action := 'member.role_changed';
-  else
-    if not exists (select 1 from iam.organizations as o where o.id = old.organization_id) then
-      return null;
-    end if;
-    v_action := case when old.user_id = iam.current_user_id() then 'member.left'
-                     else 'member.removed' end;
+    insert into iam.audit_events
+      (organization_id, actor_user_id, action, target_type, target_id, changes, request_id)
+    values (new.organization_id, iam.current_user_id(), 'member.role_changed', 'member',
+            new.user_id,
+            pg_catalog.jsonb_build_object(
+              'role', pg_catalog.jsonb_build_object('old', old.role, 'new', new.role)),
+            iam.current_request_id());
+  -- A removal that comes from deleting the organization records nothing:
+  -- the organization's events go with it.
+  elsif exists (select 1 from iam.organizations as o where o.id = old.organization_id) then
+    insert into iam.audit_events
+      (organization_id, actor_user_id, action, target_type, target_id, changes, request_id)
+    values (old.organization_id, iam.current_user_id(),
+            case when old.user_id = iam.current_user_id() then 'member.left'
+                 else 'member.removed' end,
+            'member', old.user_id,
+            pg_catalog.jsonb_build_object(
+              'role', pg_catalog.jsonb_build_object('old', old.role, 'new', null)),
+            iam.current_request_id());
   end if;
-  insert into iam.audit_events
-    (organization_id, actor_user_id, action, target_type, target_id, changes, request_id)
-  values (coalesce(new.organization_id, old.organization_id),
-          coalesce(iam.current_user_id(), case when tg_op = 'INSERT' then new.user_id end),
-          v_action, 'member', coalesce(new.user_id, old.user_id), v_changes,
-          iam.current_request_id());
   return null;
 end
 $$;
@@ -206,7 +269,7 @@ $$;
 --
 
 CREATE FUNCTION iam.audit_pair(p_column text, p_old anyelement, p_new anyelement) RETURNS jsonb
-    LANGUAGE sql IMMUTABLE
+    LANGUAGE sql STABLE
     AS $$
   select case when p_old is distinct from p_new
               then pg_catalog.jsonb_build_object(
@@ -223,25 +286,47 @@ CREATE FUNCTION iam.audit_project_change() RETURNS trigger
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO ''
     AS $$
-declare
-  v_changes jsonb := iam.audit_pair('name', old.name, new.name)
-                  || iam.audit_pair('description', old.description, new.description)
-                  || iam.audit_pair('created_by_user_id', old.created_by_user_id,
-                                    new.created_by_user_id);
 begin
-  if tg_op = 'UPDATE' and v_changes = '{}' then
-    return null;
+  if tg_op = 'INSERT' then
+    -- name and created_by_user_id are never null; description may be.
+    insert into iam.audit_events
+      (organization_id, actor_user_id, action, target_type, target_id, changes, request_id)
+    values (new.organization_id, iam.current_user_id(), 'project.created', 'project', new.id,
+            case when new.description is null then
+              pg_catalog.jsonb_build_object(
+                'name', pg_catalog.jsonb_build_object('old', null, 'new', new.name),
+                'created_by_user_id',
+                pg_catalog.jsonb_build_object('old', null, 'new', new.created_by_user_id))
+            else
+              pg_catalog.jsonb_build_object(
+                'name', pg_catalog.jsonb_build_object('old', null, 'new', new.name),
+                'description', pg_catalog.jsonb_build_object('old', null, 'new', new.description),
+                'created_by_user_id',
+                pg_catalog.jsonb_build_object('old', null, 'new', new.created_by_user_id))
+            end,
+            iam.current_request_id());
+  elsif tg_op = 'UPDATE' then
+    if (old.name, old.description, old.created_by_user_id)
+       is not distinct from (new.name, new.description, new.created_by_user_id) then
+      return null;
+    end if;
+    insert into iam.audit_events
+      (organization_id, actor_user_id, action, target_type, target_id, changes, request_id)
+    values (new.organization_id, iam.current_user_id(), 'project.updated', 'project', new.id,
+            iam.audit_pair('name', old.name, new.name)
+            || iam.audit_pair('description', old.description, new.description)
+            || iam.audit_pair('created_by_user_id', old.created_by_user_id,
+                              new.created_by_user_id),
+            iam.current_request_id());
+  elsif exists (select 1 from iam.organizations as o where o.id = old.organization_id) then
+    insert into iam.audit_events
+      (organization_id, actor_user_id, action, target_type, target_id, changes, request_id)
+    values (old.organization_id, iam.current_user_id(), 'project.deleted', 'project', old.id,
+            iam.audit_pair('name', old.name, null::text)
+            || iam.audit_pair('description', old.description, null::text)
+            || iam.audit_pair('created_by_user_id', old.created_by_user_id, null::uuid),
+            iam.current_request_id());
   end if;
-  if tg_op = 'DELETE'
-     and not exists (select 1 from iam.organizations as o where o.id = old.organization_id) then
-    return null;
-  end if;
-  insert into iam.audit_events
-    (organization_id, actor_user_id, action, target_type, target_id, changes, request_id)
-  values (coalesce(new.organization_id, old.organization_id), iam.current_user_id(),
-          case tg_op when 'INSERT' then 'project.created' when 'UPDATE' then 'project.updated'
-                     else 'project.deleted' end,
-          'project', coalesce(new.id, old.id), v_changes, iam.current_request_id());
   return null;
 end
 $$;
@@ -1516,6 +1601,13 @@ CREATE TRIGGER invitations_admit BEFORE INSERT ON iam.invitations FOR EACH ROW E
 
 
 --
+-- Name: invitations invitations_audit; Type: TRIGGER; Schema: iam; Owner: -
+--
+
+CREATE TRIGGER invitations_audit AFTER INSERT OR DELETE OR UPDATE OF accepted_at ON iam.invitations FOR EACH ROW EXECUTE FUNCTION iam.audit_invitation_change();
+
+
+--
 -- Name: organization_memberships organization_memberships_audit; Type: TRIGGER; Schema: iam; Owner: -
 --
 
@@ -1561,7 +1653,7 @@ CREATE TRIGGER organizations_touch_updated_at BEFORE UPDATE ON iam.organizations
 -- Name: projects projects_audit; Type: TRIGGER; Schema: iam; Owner: -
 --
 
-CREATE TRIGGER projects_audit AFTER INSERT OR DELETE OR UPDATE ON iam.projects FOR EACH ROW EXECUTE FUNCTION iam.audit_project_change();
+CREATE TRIGGER projects_audit AFTER INSERT OR DELETE OR UPDATE OF name, description, created_by_user_id ON iam.projects FOR EACH ROW EXECUTE FUNCTION iam.audit_project_change();
 
 
 --
@@ -2077,4 +2169,6 @@ INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261130160100'),
     ('20261130160200'),
     ('20261130160300'),
-    ('20261130170000');
+    ('20261130170000'),
+    ('20261201100000'),
+    ('20261201100100');
