@@ -10,10 +10,13 @@ PUBLIC); docs/dba.md tells a DBA how to do it elsewhere.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 
+from service.db.login_role import ensure_api_role
+from tests.support.database import TestDatabase
 from tests.support.sql import Conn, World, act_as, act_as_anon
 
 ADVISORY = [
@@ -100,3 +103,92 @@ def test_tenant_text_keeps_no_planner_statistics(conn: Conn) -> None:
         " where n.nspname = 'iam' and a.attstattarget = 0 and not a.attisdropped"
     ).fetchall()
     assert {(table, column) for table, column in rows} >= TENANT_TEXT
+
+
+# --------------------------------------------------------------- LOCK TABLE
+# Every lock mode above ROW EXCLUSIVE conflicts with ROW EXCLUSIVE (every
+# INSERT, UPDATE and DELETE) and from SHARE on with SHARE ROW EXCLUSIVE, or
+# with ACCESS SHARE (every SELECT). PostgreSQL lets any role with table-level
+# UPDATE, DELETE, TRUNCATE (or, from 17, MAINTAIN) take any of them; column
+# grants do not count. ACCESS SHARE, ROW SHARE and ROW EXCLUSIVE block no
+# other tenant's reads or writes, only DDL.
+BLOCKING_LOCK_MODES = [
+    "SHARE UPDATE EXCLUSIVE",
+    "SHARE",
+    "SHARE ROW EXCLUSIVE",
+    "EXCLUSIVE",
+    "ACCESS EXCLUSIVE",
+]
+TENANT_ROLES = ["ORG_ADMIN", "ORG_USER", "READ_ONLY"]
+
+
+def _iam_tables(conn: Conn) -> list[str]:
+    rows = conn.execute(
+        "select 'iam.' || quote_ident(tablename) from pg_catalog.pg_tables"
+        " where schemaname = 'iam' order by 1"
+    ).fetchall()
+    return [str(name) for (name,) in rows]
+
+
+def _refused_locks(conn: Conn, mode: str) -> dict[str, str]:
+    """For each iam table, what LOCK ... IN <mode> MODE NOWAIT answered."""
+    answers: dict[str, str] = {}
+    for table in _iam_tables(conn):
+        try:
+            with conn.transaction():
+                conn.execute(f"lock table {table} in {mode} mode nowait")
+            answers[table] = "granted"
+        except psycopg.Error as error:
+            answers[table] = str(error.sqlstate)
+    return answers
+
+
+def _member(world: World, role: str) -> uuid.UUID:
+    return {"ORG_ADMIN": world.a.admin, "ORG_USER": world.a.user, "READ_ONLY": world.a.read_only}[
+        role
+    ]
+
+
+@pytest.mark.parametrize("mode", BLOCKING_LOCK_MODES)
+@pytest.mark.parametrize("role", TENANT_ROLES)
+def test_members_cannot_lock_tables_against_other_tenants(
+    conn: Conn, world: World, role: str, mode: str
+) -> None:
+    tables = _iam_tables(conn)
+    act_as(conn, _member(world, role), world.a.org_id)
+    assert _refused_locks(conn, mode) == dict.fromkeys(tables, "42501")
+
+
+@pytest.mark.parametrize("mode", BLOCKING_LOCK_MODES)
+def test_anonymous_requests_cannot_lock_tables(conn: Conn, mode: str) -> None:
+    tables = _iam_tables(conn)
+    act_as_anon(conn)
+    assert _refused_locks(conn, mode) == dict.fromkeys(tables, "42501")
+
+
+@pytest.fixture
+def api_login_role(database: TestDatabase) -> Iterator[str]:
+    """A login role made the way `db migrate` makes rls_iam_api."""
+    name = f"rls_iam_api_{uuid.uuid4().hex[:8]}"
+    ensure_api_role(database.conninfo, uuid.uuid4().hex, name)
+    try:
+        yield name
+    finally:
+        with psycopg.connect(database.conninfo, autocommit=True) as owner:
+            owner.execute(f"drop owned by {name}")
+            owner.execute(f"drop role if exists {name}")
+
+
+@pytest.mark.parametrize("mode", BLOCKING_LOCK_MODES)
+def test_the_api_login_role_cannot_lock_tables(conn: Conn, api_login_role: str, mode: str) -> None:
+    tables = _iam_tables(conn)
+    conn.execute(f"set local role {api_login_role}")
+    assert _refused_locks(conn, mode) == dict.fromkeys(tables, "42501")
+
+
+def test_members_still_take_the_locks_their_own_writes_need(conn: Conn, world: World) -> None:
+    """ROW EXCLUSIVE (what INSERT takes) blocks no other tenant's reads or writes."""
+    act_as(conn, world.a.admin, world.a.org_id)
+    with conn.transaction():
+        conn.execute("lock table iam.projects in row exclusive mode nowait")
+        conn.execute("lock table iam.projects in access share mode nowait")
