@@ -28,7 +28,10 @@ grant select (id, organization_id, email, role, invited_by_user_id, created_at, 
               accepted_at, accepted_by_user_id)
   on iam.invitations to iam_authenticated;
 grant insert (email, role, token_hash, expires_at) on iam.invitations to iam_authenticated;
-grant delete on iam.invitations to iam_authenticated;
+-- Revoking goes through iam.revoke_invitation(), which runs as iam_deleter:
+-- a table-level DELETE would let a request role LOCK the table in any mode
+-- (docs/dba.md, "LOCK TABLE").
+grant select (id, accepted_at), delete on iam.invitations to iam_deleter;
 -- Accepting finds an invitation by digest and marks it used; the insert
 -- trigger purges expired ones and counts pending ones.
 grant select, delete on iam.invitations to iam_definer;
@@ -37,8 +40,9 @@ grant update (accepted_at, accepted_by_user_id) on iam.invitations to iam_define
 -- --------------------------------------------------------- policies
 -- Only an ORG_ADMIN of the active organization sees its invitations (never
 -- their tokens: see the grants). Other members see none.
+-- iam.revoke_invitation() finds the invitation through this policy too.
 create policy "Admins can read their organization's invitations"
-  on iam.invitations for select to iam_authenticated
+  on iam.invitations for select to iam_authenticated, iam_deleter
   using (
     organization_id = (select iam.current_org_id())
     and (select iam.member_role()) = 'ORG_ADMIN'
@@ -54,9 +58,11 @@ create policy "Admins can invite into their organization"
     and (select iam.member_role_for_write()) = 'ORG_ADMIN'
   );
 
--- Only an ORG_ADMIN revokes (deletes) an invitation of the active organization.
+-- Only an ORG_ADMIN revokes (deletes) an invitation of the active
+-- organization, through iam.revoke_invitation() (run as iam_deleter with the
+-- caller's context).
 create policy "Admins can revoke their organization's invitations"
-  on iam.invitations for delete to iam_authenticated
+  on iam.invitations for delete to iam_deleter
   using (
     organization_id = (select iam.current_org_id())
     and (select iam.member_role_for_write()) = 'ORG_ADMIN'

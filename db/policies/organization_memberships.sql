@@ -21,14 +21,19 @@ alter table iam.organization_memberships force row level security;
 -- their own consent. Memberships are created only by the definer functions:
 -- the first one of an organization (register, create_organization) and the
 -- invitee's own acceptance (accept_invitation, register_invited).
-grant select, delete on iam.organization_memberships to iam_authenticated;
+-- Removing and leaving go through iam.remove_member(), which runs as
+-- iam_deleter: a table-level DELETE would let a request role LOCK the table
+-- in any mode (docs/dba.md, "LOCK TABLE").
+grant select on iam.organization_memberships to iam_authenticated;
+grant select (user_id), delete on iam.organization_memberships to iam_deleter;
 grant update (role) on iam.organization_memberships to iam_authenticated;
 grant select, insert on iam.organization_memberships to iam_definer;
 
 -- --------------------------------------------------------- policies
 -- Every member, whatever the role, sees the members of the active organization.
+-- iam.remove_member() finds the membership through this policy too.
 create policy "Members can read their organization's memberships"
-  on iam.organization_memberships for select to iam_authenticated
+  on iam.organization_memberships for select to iam_authenticated, iam_deleter
   using (
     organization_id = (select iam.current_org_id())
     and (select iam.member_role()) is not null
@@ -49,8 +54,9 @@ create policy "Admins can change roles in their organization"
   );
 
 -- An ORG_ADMIN removes anyone; every member may remove themself (leave).
+-- Through iam.remove_member(), as iam_deleter with the caller's context.
 create policy "Admins can remove members, and members can leave"
-  on iam.organization_memberships for delete to iam_authenticated
+  on iam.organization_memberships for delete to iam_deleter
   using (
     organization_id = (select iam.current_org_id())
     and (

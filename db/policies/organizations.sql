@@ -14,9 +14,13 @@ alter table iam.organizations enable row level security;
 alter table iam.organizations force row level security;
 
 -- ----------------------------------------------------------- grants
--- Requests read their active organization; its ORG_ADMINs rename and delete
--- it. Creating one goes through iam.create_organization().
-grant select, delete on iam.organizations to iam_authenticated;
+-- Requests read their active organization; its ORG_ADMINs rename it, and
+-- delete it through iam.delete_organization(), which runs as iam_deleter (a
+-- table-level DELETE would let a request role LOCK the table in any mode:
+-- docs/dba.md, "LOCK TABLE"). Creating one goes through
+-- iam.create_organization().
+grant select on iam.organizations to iam_authenticated;
+grant select (id), delete on iam.organizations to iam_deleter;
 grant update (name) on iam.organizations to iam_authenticated;
 -- The definer functions create organizations.
 grant select, insert on iam.organizations to iam_definer;
@@ -24,8 +28,9 @@ grant select, insert on iam.organizations to iam_definer;
 -- --------------------------------------------------------- policies
 -- Members see the organization they act in, and no other: listing one's
 -- other organizations goes through iam.my_organizations().
+-- iam.delete_organization() finds the organization through this policy too.
 create policy "Members can read their active organization"
-  on iam.organizations for select to iam_authenticated
+  on iam.organizations for select to iam_authenticated, iam_deleter
   using (id = (select iam.current_org_id()) and (select iam.member_role()) is not null);
 
 -- Only an ORG_ADMIN renames the active organization. USING hides it from
@@ -39,8 +44,9 @@ create policy "Admins can rename their organization"
 -- Only an ORG_ADMIN deletes the active organization. Its memberships,
 -- projects and invitations go with it (foreign keys on delete cascade) in
 -- the same statement, so every token for it fails on its next request.
+-- Through iam.delete_organization(), as iam_deleter with the caller's context.
 create policy "Admins can delete their organization"
-  on iam.organizations for delete to iam_authenticated
+  on iam.organizations for delete to iam_deleter
   using (id = (select iam.current_org_id()) and (select iam.member_role_for_write()) = 'ORG_ADMIN');
 
 -- The definer functions (register, create_organization, switch_organization,

@@ -14,14 +14,19 @@ alter table iam.projects enable row level security;
 alter table iam.projects force row level security;
 
 -- ----------------------------------------------------------- grants
-grant select, delete on iam.projects to iam_authenticated;
+grant select on iam.projects to iam_authenticated;
+-- Requests delete through iam.delete_project(), which runs as iam_deleter:
+-- a table-level DELETE would let a request role LOCK the table in any mode
+-- and stall every tenant (docs/dba.md, "LOCK TABLE").
+grant select (id), delete on iam.projects to iam_deleter;
 grant insert (name, description) on iam.projects to iam_authenticated;
 grant update (name, description) on iam.projects to iam_authenticated;
 
 -- --------------------------------------------------------- policies
 -- Every member, whatever the role, reads the active organization's projects.
+-- iam.delete_project() finds the project to delete through this policy too.
 create policy "Members can read their organization's projects"
-  on iam.projects for select to iam_authenticated
+  on iam.projects for select to iam_authenticated, iam_deleter
   using (
     organization_id = (select iam.current_org_id())
     and (select iam.member_role()) is not null
@@ -50,9 +55,10 @@ create policy "Admins and users can edit their organization's projects"
     and (select iam.member_role_for_write()) in ('ORG_ADMIN', 'ORG_USER')
   );
 
--- Only an ORG_ADMIN deletes projects.
+-- Only an ORG_ADMIN deletes projects, through iam.delete_project() (run as
+-- iam_deleter with the caller's context).
 create policy "Admins can delete their organization's projects"
-  on iam.projects for delete to iam_authenticated
+  on iam.projects for delete to iam_deleter
   using (
     organization_id = (select iam.current_org_id())
     and (select iam.member_role_for_write()) = 'ORG_ADMIN'

@@ -21,25 +21,31 @@ alter table iam.sessions enable row level security;
 alter table iam.sessions force row level security;
 
 -- ----------------------------------------------------------- grants
--- The session list, the liveness check; logout, revocation and the end of
--- the other sessions after a password change are deletes.
-grant select, delete on iam.sessions to iam_authenticated;
+-- The session list, the liveness check.
+grant select on iam.sessions to iam_authenticated;
+-- Logout, revocation and the end of the other sessions after a password
+-- change are deletes, through iam.end_session() and iam.end_other_sessions(),
+-- which run as iam_deleter: a table-level DELETE would let a request role
+-- LOCK the table in any mode (docs/dba.md, "LOCK TABLE").
+grant select (id), delete on iam.sessions to iam_deleter;
 -- Sign-in inserts; refresh and switching organization move the session on;
 -- sign-in clears the user's expired sessions, reuse of a spent token ends one.
 grant select, insert, delete on iam.sessions to iam_definer;
 grant update (organization_id, last_used_at) on iam.sessions to iam_definer;
 
 -- --------------------------------------------------------- policies
--- A user reads their own sessions, and no one else's.
+-- A user reads their own sessions, and no one else's. The functions that end
+-- sessions find them through this policy too.
 create policy "Users can read their own sessions"
-  on iam.sessions for select to iam_authenticated
+  on iam.sessions for select to iam_authenticated, iam_deleter
   using (user_id = (select iam.current_user_id()));
 
 -- A user ends their own sessions (logout, revoking a device, the other
--- sessions after a password change); another user's session is invisible,
--- so deleting it deletes nothing.
+-- sessions after a password change), through iam.end_session() and
+-- iam.end_other_sessions() (run as iam_deleter with the caller's context);
+-- another user's session is invisible, so deleting it deletes nothing.
 create policy "Users can end their own sessions"
-  on iam.sessions for delete to iam_authenticated
+  on iam.sessions for delete to iam_deleter
   using (user_id = (select iam.current_user_id()));
 
 -- The definer functions find a session by its refresh token's digest,

@@ -25,8 +25,11 @@ rules:
 - no TRUNCATE, REFERENCES or TRIGGER for a request role or PUBLIC, which
   RLS does not govern, and no request role may read a column whose name
   says it holds a secret;
-- no request role is a member (directly or not) of iam_definer or of a
-  role that owns iam objects;
+- no request role is a member (directly or not) of iam_definer,
+  iam_deleter or of a role that owns iam objects;
+- no request role (or PUBLIC) holds table-level UPDATE, DELETE or MAINTAIN
+  on an iam table: any of them lets it LOCK the table in every mode, ACCESS
+  EXCLUSIVE included, and stall every tenant (column grants do not);
 - no SECURITY DEFINER function is owned by a superuser or a BYPASSRLS role;
 - every function in iam pins search_path, except SQL functions that run
   with the caller's rights (a SET clause stops PostgreSQL from inlining
@@ -45,9 +48,15 @@ from service.audit.connection import Conn
 
 HELPERS = ("current_user_id", "current_org_id", "member_role", "member_role_for_write")
 INDEXED_COLUMNS = ("organization_id", "user_id", "id")
-RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer")
+RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer", "iam_deleter")
+# The roles that own the SECURITY DEFINER functions: becoming one would
+# leave the callers' checks behind.
+DEFINER_ROLES = ("iam_definer", "iam_deleter")
 REQUEST_ROLES = ("iam_anon", "iam_authenticated")
 UNGOVERNED = ("TRUNCATE", "REFERENCES", "TRIGGER")
+# Table-level privileges that also allow every LOCK TABLE mode (TRUNCATE,
+# the fourth, is flagged as ungoverned already; MAINTAIN exists from 17 on).
+LOCKING = ("UPDATE", "DELETE", "MAINTAIN")
 SECRET_COLUMN = re.compile(r"password|passwd|secret|token|hash|api_?key|private_key")
 _BARE_SETTING = re.compile(r"\bcurrent_setting\(")
 
@@ -73,6 +82,7 @@ def lint(conn: Conn) -> LintResult:
     _always_true_or_false(conn, findings)
     _several_permissive(conn, findings)
     _ungoverned_grants(conn, findings)
+    _locking_grants(conn, findings)
     _secret_columns(conn, findings)
     _request_role_memberships(conn, findings)
     _definer_owners(conn, findings)
@@ -306,6 +316,25 @@ def _ungoverned_grants(conn: Conn, findings: list[str]) -> None:
         )
 
 
+def _locking_grants(conn: Conn, findings: list[str]) -> None:
+    rows = conn.execute(
+        "select c.relname, case when a.grantee = 0 then 'PUBLIC' else pg_get_userbyid(a.grantee)"
+        " end as grantee, string_agg(a.privilege_type, ', ' order by a.privilege_type)"
+        " from pg_class c, aclexplode(c.relacl) a"
+        " where c.relnamespace = 'iam'::regnamespace and c.relkind in ('r', 'p')"
+        " and a.privilege_type = any(%s)"
+        " and (a.grantee = 0 or pg_get_userbyid(a.grantee) = any(%s))"
+        " group by 1, 2 order by 1, 2",
+        (list(LOCKING), list(REQUEST_ROLES)),
+    ).fetchall()
+    for table, grantee, privileges in rows:
+        findings.append(
+            f"iam.{table}: table-level {privileges} granted to {grantee}, which lets it LOCK"
+            " the table in ACCESS EXCLUSIVE mode and stall every tenant; grant UPDATE by"
+            " column and delete through a SECURITY DEFINER function owned by iam_deleter"
+        )
+
+
 def _secret_columns(conn: Conn, findings: list[str]) -> None:
     rows = conn.execute(
         "select c.relname, a.attname, r.rolname from pg_class c"
@@ -328,13 +357,13 @@ def _request_role_memberships(conn: Conn, findings: list[str]) -> None:
     rows = conn.execute(
         "select r.rolname, o.rolname from pg_roles r cross join pg_roles o"
         " where r.rolname = any(%s) and o.oid <> r.oid and pg_has_role(r.oid, o.oid, 'MEMBER')"
-        " and (o.rolname = 'iam_definer' or o.rolsuper or o.rolbypassrls"
+        " and (o.rolname = any(%s) or o.rolsuper or o.rolbypassrls"
         "      or exists (select 1 from pg_class c where c.relowner = o.oid"
         "                 and c.relnamespace = 'iam'::regnamespace)"
         "      or exists (select 1 from pg_namespace n where n.nspowner = o.oid"
         "                 and n.nspname = 'iam'))"
         " order by 1, 2",
-        (list(REQUEST_ROLES),),
+        (list(REQUEST_ROLES), list(DEFINER_ROLES)),
     ).fetchall()
     for role, owner in rows:
         findings.append(
@@ -354,7 +383,7 @@ def _definer_owners(conn: Conn, findings: list[str]) -> None:
         what = "a superuser" if superuser else "a BYPASSRLS role"
         findings.append(
             f"function {signature}: SECURITY DEFINER owned by {owner}, {what}, so no policy"
-            " applies inside it; give it to iam_definer"
+            " applies inside it; give it to iam_definer (or iam_deleter, for a delete)"
         )
 
 

@@ -135,6 +135,19 @@ def _statement(query: str) -> Probe:
     return probe
 
 
+def _through_function(query: str, function: str, before: str) -> Probe:
+    """A delete through its function; `before`, the plain DELETE, on a database
+    rolled back to before request roles lost DELETE (docs/dba.md, "LOCK TABLE")."""
+
+    def probe(conn: Conn, seed: Seed, actor: uuid.UUID | None) -> str:
+        row = conn.execute(
+            "select pg_catalog.to_regprocedure(%s) is not null", (function,)
+        ).fetchone()
+        return _affected(conn, query if row and row[0] else before, _params(seed, actor))
+
+    return probe
+
+
 READ_ORG = "select id from iam.organizations"
 LIST_PROJECTS = "select id from iam.projects"
 READ_MEMBERS = (
@@ -143,7 +156,7 @@ READ_MEMBERS = (
 )
 CREATE_PROJECT = "insert into iam.projects (name) values ('matrix probe') returning id"
 UPDATE_PROJECT = "update iam.projects set description = 'matrix probe' where id = %(project)s"
-DELETE_PROJECT = "delete from iam.projects where id = %(project)s"
+DELETE_PROJECT = "select 1 from iam.delete_project(%(project)s) where deleted"
 ADD_MEMBER = (
     "insert into iam.organization_memberships (user_id, role)"
     " values (%(newcomer)s, 'ORG_USER') returning id"
@@ -155,19 +168,26 @@ INVITE_MEMBER = (
 )
 LIST_INVITATIONS = "select id from iam.invitations"
 READ_INVITATION_TOKENS = "select token_hash from iam.invitations"
-REVOKE_INVITATION = "delete from iam.invitations where id = %(invitation)s"
+REVOKE_INVITATION = "select 1 where iam.revoke_invitation(%(invitation)s)"
 RENAME_ORGANIZATION = "update iam.organizations set name = 'matrix probe' where id = %(org)s"
-DELETE_ORGANIZATION = "delete from iam.organizations where id = %(org)s"
+DELETE_ORGANIZATION = "select 1 from iam.delete_organization(%(org)s) where deleted"
 CHANGE_ROLE = (
     "update iam.organization_memberships set role = 'ORG_USER'"
     " where organization_id = %(org)s and user_id = %(co_admin)s"
 )
-REMOVE_MEMBER = (
+REMOVE_MEMBER = "select 1 from iam.remove_member(%(co_admin)s) where deleted"
+CREATE_ORGANIZATION = "select id from iam.create_organization('matrix probe')"
+LEAVE = "select 1 from iam.remove_member(%(me)s) where deleted"
+# The same deletes as plain SQL, the way request roles ran them before they
+# lost table-level DELETE (a database rolled back past that migration).
+DELETE_PROJECT_BEFORE = "delete from iam.projects where id = %(project)s"
+REVOKE_INVITATION_BEFORE = "delete from iam.invitations where id = %(invitation)s"
+DELETE_ORGANIZATION_BEFORE = "delete from iam.organizations where id = %(org)s"
+REMOVE_MEMBER_BEFORE = (
     "delete from iam.organization_memberships"
     " where organization_id = %(org)s and user_id = %(co_admin)s"
 )
-CREATE_ORGANIZATION = "select id from iam.create_organization('matrix probe')"
-LEAVE = (
+LEAVE_BEFORE = (
     "delete from iam.organization_memberships where organization_id = %(org)s and user_id = %(me)s"
 )
 READ_AUDIT_EVENTS = "select id from iam.audit_events"
@@ -194,7 +214,12 @@ ACTIONS = (
     Action("read_members", "list its members", READ_MEMBERS, _read_members),
     Action("create_project", "create a project", CREATE_PROJECT, _statement(CREATE_PROJECT)),
     Action("update_project", "update a project", UPDATE_PROJECT, _statement(UPDATE_PROJECT)),
-    Action("delete_project", "delete a project", DELETE_PROJECT, _statement(DELETE_PROJECT)),
+    Action(
+        "delete_project",
+        "delete a project",
+        DELETE_PROJECT,
+        _through_function(DELETE_PROJECT, "iam.delete_project(uuid)", DELETE_PROJECT_BEFORE),
+    ),
     Action(
         "add_member_directly",
         "add a member without an invitation",
@@ -213,10 +238,17 @@ ACTIONS = (
         "revoke_invitation",
         "revoke an invitation",
         REVOKE_INVITATION,
-        _statement(REVOKE_INVITATION),
+        _through_function(
+            REVOKE_INVITATION, "iam.revoke_invitation(uuid)", REVOKE_INVITATION_BEFORE
+        ),
     ),
     Action("change_role", "change a member's role", CHANGE_ROLE, _statement(CHANGE_ROLE)),
-    Action("remove_member", "remove a member", REMOVE_MEMBER, _statement(REMOVE_MEMBER)),
+    Action(
+        "remove_member",
+        "remove a member",
+        REMOVE_MEMBER,
+        _through_function(REMOVE_MEMBER, "iam.remove_member(uuid)", REMOVE_MEMBER_BEFORE),
+    ),
     Action(
         "create_organization",
         "create a new organization",
@@ -233,9 +265,16 @@ ACTIONS = (
         "delete_organization",
         "delete the organization",
         DELETE_ORGANIZATION,
-        _statement(DELETE_ORGANIZATION),
+        _through_function(
+            DELETE_ORGANIZATION, "iam.delete_organization(uuid)", DELETE_ORGANIZATION_BEFORE
+        ),
     ),
-    Action("leave_organization", "leave the organization", LEAVE, _statement(LEAVE)),
+    Action(
+        "leave_organization",
+        "leave the organization",
+        LEAVE,
+        _through_function(LEAVE, "iam.remove_member(uuid)", LEAVE_BEFORE),
+    ),
     Action("read_audit_events", "read its audit log", READ_AUDIT_EVENTS, _read_audit_events),
     Action(
         "forge_audit_event",

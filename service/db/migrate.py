@@ -18,7 +18,7 @@ from psycopg import sql
 from service.db.embedded import wheel_bin_dir
 
 MIGRATIONS_TABLE = "iam_migrations.schema_migrations"
-RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer")
+RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer", "iam_deleter")
 
 
 def db_dir() -> Path:
@@ -300,7 +300,16 @@ def _reset_table_access(conn: psycopg.Connection[tuple[object, ...]], table: str
     ).fetchall()
     for (name,) in names:
         conn.execute(sql.SQL("drop policy {} on {}").format(sql.Identifier(str(name)), qualified))
-    roles = sql.SQL(", ").join([sql.SQL("public"), *map(sql.Identifier, RUNTIME_ROLES)])
+    # Roles are cluster-wide and come with migrations: a database at an older
+    # version may lack a newer one.
+    existing = [
+        str(name)
+        for (name,) in conn.execute(
+            "select rolname from pg_catalog.pg_roles where rolname = any(%s) order by 1",
+            (list(RUNTIME_ROLES),),
+        )
+    ]
+    roles = sql.SQL(", ").join([sql.SQL("public"), *map(sql.Identifier, existing)])
     conn.execute(sql.SQL("revoke all on {} from {}").format(qualified, roles))
 
 

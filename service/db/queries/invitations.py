@@ -49,12 +49,7 @@ returning {_INVITATION}
 
 # Only pending invitations can be revoked; an ORG_ADMIN is required first, so
 # any other member gets 403 whatever the id.
-REVOKE = """
-with gone as (
-    delete from iam.invitations where id = %(id)s and accepted_at is null returning 1
-)
-select iam.require_org_admin(), exists (select 1 from gone)
-"""
+REVOKE = "select iam.require_org_admin(), iam.revoke_invitation(%(id)s)"
 
 # Accepting moves the caller's session to the organization just joined and
 # rotates its refresh token, as switching organization does, in the same

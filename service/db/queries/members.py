@@ -36,11 +36,9 @@ select (select {_MEMBER}
        exists (select 1 from iam.organization_memberships where user_id = %(user_id)s)
 """
 
-REMOVE = """
-with gone as (delete from iam.organization_memberships where user_id = %(user_id)s returning 1)
-select exists (select 1 from gone),
-       exists (select 1 from iam.organization_memberships where user_id = %(user_id)s)
-"""
+# Removing a member and leaving: deleted, and visible, as for projects
+# (iam.remove_member).
+REMOVE = "select r.deleted, r.visible from iam.remove_member(%(user_id)s) as r"
 
 
 async def list_page(db: RequestRunner, limit: int, after: After | None) -> PageRow:

@@ -49,11 +49,9 @@ select (select {_ORGANIZATION}
 """
 
 # One statement: the organization's memberships, projects and invitations
-# go with it (on delete cascade), in the request's one transaction.
-DELETE = """
-with gone as (delete from iam.organizations where id = %(id)s returning 1)
-select exists (select 1 from gone), exists (select 1 from iam.organizations where id = %(id)s)
-"""
+# go with it (on delete cascade), in the request's one transaction. Deleted,
+# and visible, as for projects (iam.delete_organization).
+DELETE = "select d.deleted, d.visible from iam.delete_organization(%(id)s) as d"
 
 
 async def list_page(db: RequestRunner, limit: int, after: After | None) -> PageRow:

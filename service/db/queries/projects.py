@@ -52,10 +52,10 @@ select (select {_PROJECT} from changed as p),
        exists (select 1 from iam.projects where id = %(id)s)
 """
 
-DELETE = """
-with gone as (delete from iam.projects where id = %(id)s returning 1)
-select exists (select 1 from gone), exists (select 1 from iam.projects where id = %(id)s)
-"""
+# Deleted, and visible: iam.delete_project runs the delete under the DELETE
+# policy and the probe under the SELECT policy, as iam_deleter with the
+# caller's context (request roles hold no DELETE: docs/dba.md, "LOCK TABLE").
+DELETE = "select d.deleted, d.visible from iam.delete_project(%(id)s) as d"
 
 
 async def list_page(db: RequestRunner, limit: int, after: After | None) -> PageRow:

@@ -79,20 +79,21 @@ async def switch_organization(
     return None if row is None else Switched(*row)
 
 
-# Ending sessions is deleting them; the policies let a user delete their own
-# sessions only, so another user's session id deletes nothing (404).
-END_CURRENT = "delete from iam.sessions where id = iam.current_session_id()"
-END = "with gone as (delete from iam.sessions where id = %s returning 1) select count(*) from gone"
-END_OTHERS = "delete from iam.sessions where id is distinct from iam.current_session_id()"
+# Ending sessions is deleting them, through functions that run as
+# iam_deleter with the caller's context; the policies let a user delete their
+# own sessions only, so another user's session id deletes nothing (404).
+END_CURRENT = "select iam.end_session(iam.current_session_id())"
+END = "select iam.end_session(%s)"
+END_OTHERS = "select iam.end_other_sessions()"
 
 
 async def end_current(db: RequestRunner) -> None:
-    await db.fetchone(END_CURRENT + " returning 1")
+    await db.fetchone(END_CURRENT)
 
 
 async def end(db: RequestRunner, session_id: UUID) -> bool:
     row = await db.fetchone(END, (session_id,))
-    return row is not None and int(row[0]) > 0
+    return row is not None and bool(row[0])
 
 
 COLUMNS = ("id", "created_at", "last_used_at", "expires_at", "user_agent", "current")
