@@ -20,8 +20,10 @@ from tests.db.test_invitations_policies import INSERT as INVITE
 from tests.db.test_invitations_policies import _email, invite
 from tests.support.sql import (
     ACTORS,
+    DELETE_PROJECT,
     ORG_ADMIN,
     OTHER_ORG_ADMIN,
+    REMOVE_MEMBER,
     Conn,
     World,
     act_as,
@@ -97,7 +99,7 @@ def test_project_created_updated_deleted_each_leave_one_event(conn: Conn, world:
 
     mark = _mark(conn)
     act_as(conn, a.admin, a.org_id, request_id="req-3")
-    conn.execute("delete from iam.projects where id = %s", (project,))
+    conn.execute(DELETE_PROJECT, (project,))
     action, actor, _, target, changes, request_id = _one(_events_since(conn, a.org_id, mark))
     assert (action, actor, target, request_id) == ("project.deleted", a.admin, project, "req-3")
     assert changes["name"] == {"old": "Artemis", "new": None}
@@ -118,7 +120,7 @@ def test_refused_write_records_nothing(conn: Conn, world: World) -> None:
     a = world.a
     mark = _mark(conn)
     act_as(conn, a.read_only, a.org_id)
-    conn.execute("delete from iam.projects where id = %s", (a.project_ids[0],))
+    assert conn.execute(DELETE_PROJECT, (a.project_ids[0],)).rowcount == 0
     with pytest.raises(psycopg.errors.InsufficientPrivilege), conn.transaction():
         conn.execute("insert into iam.projects (name) values ('Nope')")
     assert _events_since(conn, a.org_id, mark) == []
@@ -164,7 +166,7 @@ def test_member_added_role_changed_removed_each_leave_one_event(conn: Conn, worl
 
     mark = _mark(conn)
     act_as(conn, a.admin, a.org_id, request_id=REQUEST_ID)
-    conn.execute("delete from iam.organization_memberships where user_id = %s", (newcomer,))
+    conn.execute(REMOVE_MEMBER, (newcomer,))
     assert _one(_events_since(conn, a.org_id, mark)) == (
         "member.removed",
         a.admin,
@@ -179,7 +181,7 @@ def test_member_leaving_is_recorded_as_a_leave(conn: Conn, world: World) -> None
     a = world.a
     mark = _mark(conn)
     act_as(conn, a.read_only, a.org_id, request_id=REQUEST_ID)
-    conn.execute("delete from iam.organization_memberships where user_id = %s", (a.read_only,))
+    conn.execute(REMOVE_MEMBER, (a.read_only,))
     assert _one(_events_since(conn, a.org_id, mark))[:4] == (
         "member.left",
         a.read_only,

@@ -27,17 +27,28 @@ TABLES = {
     "password_hash_handouts",
     "audit_events",
 }
-RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer")
+RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer", "iam_deleter")
 DEFINER = "iam_definer"
+# The deletes requests make, owned by iam_deleter: request roles hold no
+# table-level DELETE, which would let them LOCK a table in every mode.
+DELETER = "iam_deleter"
+DELETE_FUNCTIONS = {
+    "iam.delete_project(uuid)",
+    "iam.delete_organization(uuid)",
+    "iam.remove_member(uuid)",
+    "iam.revoke_invitation(uuid)",
+    "iam.end_session(uuid)",
+    "iam.end_other_sessions()",
+}
 
 # Who may EXECUTE each function of schema iam, besides its owner: exactly what
 # db/migrations/ grants. A function added
 # without an entry here fails test_every_iam_function_is_listed.
 EXECUTE_GRANTEES: dict[str, set[str]] = {
-    "iam.current_user_id()": {"iam_authenticated", "iam_definer"},
-    "iam.current_org_id()": {"iam_authenticated", "iam_definer"},
-    "iam.member_role()": {"iam_authenticated"},
-    "iam.member_role_for_write()": {"iam_authenticated"},
+    "iam.current_user_id()": {"iam_authenticated", "iam_definer", "iam_deleter"},
+    "iam.current_org_id()": {"iam_authenticated", "iam_definer", "iam_deleter"},
+    "iam.member_role()": {"iam_authenticated", "iam_deleter"},
+    "iam.member_role_for_write()": {"iam_authenticated", "iam_deleter"},
     "iam.touch_updated_at()": set(),
     "iam.keep_last_admin()": set(),
     "iam.register(text,text,text)": {"iam_anon"},
@@ -61,7 +72,7 @@ EXECUTE_GRANTEES: dict[str, set[str]] = {
     "iam.membership_lock_key(uuid,uuid)": {"iam_authenticated", "iam_definer"},
     "iam.organization_lock_key(uuid)": {"iam_authenticated", "iam_definer"},
     "iam.lock_membership_change()": set(),
-    "iam.current_session_id()": {"iam_authenticated", "iam_definer"},
+    "iam.current_session_id()": {"iam_authenticated", "iam_definer", "iam_deleter"},
     "iam.session_ended()": {"iam_authenticated", "iam_definer"},
     "iam.start_session(uuid,uuid,text,integer,text)": {"iam_anon"},
     "iam.refresh_session(text,text)": {"iam_anon"},
@@ -77,6 +88,7 @@ EXECUTE_GRANTEES: dict[str, set[str]] = {
     "iam.audit_organization_change()": set(),
     "iam.audit_forget_organization()": set(),
     "iam.may_read_audit_events()": {"iam_authenticated"},
+    **{signature: {"iam_authenticated"} for signature in DELETE_FUNCTIONS},
 }
 SECURITY_DEFINER = {
     "iam.member_role()",
@@ -108,6 +120,7 @@ SECURITY_DEFINER = {
     "iam.audit_invitation_change()",
     "iam.audit_organization_change()",
     "iam.audit_forget_organization()",
+    *DELETE_FUNCTIONS,
 }
 
 
@@ -259,7 +272,7 @@ def test_security_definer_functions_are_exactly_the_intended_ones(conn: Conn) ->
 
 
 @pytest.mark.parametrize("signature", sorted(SECURITY_DEFINER))
-def test_definer_function_pins_empty_search_path_and_is_owned_by_iam_definer(
+def test_definer_function_pins_empty_search_path_and_is_owned_by_its_role(
     conn: Conn, signature: str
 ) -> None:
     row = conn.execute(
@@ -269,7 +282,7 @@ def test_definer_function_pins_empty_search_path_and_is_owned_by_iam_definer(
     ).fetchone()
     assert row is not None
     owner, config = row
-    assert owner == DEFINER
+    assert owner == (DELETER if signature in DELETE_FUNCTIONS else DEFINER)
     assert config == ['search_path=""']
 
 
@@ -282,13 +295,43 @@ def test_iam_definer_cannot_create_objects_outside_schema_iam(conn: Conn) -> Non
     assert row == (False, False)
 
 
+def test_iam_deleter_creates_nothing_anywhere(conn: Conn) -> None:
+    # It held CREATE on iam only while the migration handed it its functions.
+    row = conn.execute(
+        "select has_schema_privilege('iam_deleter', 'iam', 'CREATE'),"
+        " has_schema_privilege('iam_deleter', 'public', 'CREATE'),"
+        " has_database_privilege('iam_deleter', current_database(), 'CREATE')"
+    ).fetchone()
+    assert row == (False, False, False)
+
+
+# Any of these at table level lets a role LOCK the table in every mode,
+# ACCESS EXCLUSIVE included (MAINTAIN exists from PostgreSQL 17 on).
+LOCKING_PRIVILEGES = ("UPDATE", "DELETE", "TRUNCATE", "MAINTAIN")
+
+
+@pytest.mark.parametrize("role", ["iam_anon", "iam_authenticated"])
+def test_request_roles_hold_no_table_privilege_that_allows_every_lock(
+    conn: Conn, role: str
+) -> None:
+    rows = conn.execute(
+        "select c.relname, a.privilege_type"
+        " from pg_catalog.pg_class c, aclexplode(c.relacl) a"
+        " where c.relnamespace = 'iam'::regnamespace"
+        " and (a.grantee = 0 or a.grantee = %s::regrole) and a.privilege_type = any(%s)",
+        (role, list(LOCKING_PRIVILEGES)),
+    ).fetchall()
+    assert rows == []
+
+
 # What each runtime role may do, table by table: exactly what db/policies/
 # grants, so that an extra grant (even one a policy would still refuse)
 # shows up here. Column grants are listed as "PRIVILEGE(column)".
 GRANTS: dict[str, dict[str, set[str]]] = {
     "organizations": {
-        "iam_authenticated": {"SELECT", "DELETE", "UPDATE(name)"},
+        "iam_authenticated": {"SELECT", "UPDATE(name)"},
         "iam_definer": {"SELECT", "INSERT"},
+        "iam_deleter": {"SELECT(id)", "DELETE"},
     },
     "users": {
         "iam_authenticated": {
@@ -303,20 +346,20 @@ GRANTS: dict[str, dict[str, set[str]]] = {
     "organization_memberships": {
         "iam_authenticated": {
             "SELECT",
-            "DELETE",
             "UPDATE(role)",
         },
         "iam_definer": {"SELECT", "INSERT"},
+        "iam_deleter": {"SELECT(user_id)", "DELETE"},
     },
     "projects": {
         "iam_authenticated": {
             "SELECT",
-            "DELETE",
             "INSERT(name)",
             "INSERT(description)",
             "UPDATE(name)",
             "UPDATE(description)",
         },
+        "iam_deleter": {"SELECT(id)", "DELETE"},
     },
     "invitations": {
         # Every column but token_hash: nobody reads a token back.
@@ -339,7 +382,6 @@ GRANTS: dict[str, dict[str, set[str]]] = {
             "INSERT(role)",
             "INSERT(token_hash)",
             "INSERT(expires_at)",
-            "DELETE",
         },
         "iam_definer": {
             "SELECT",
@@ -347,12 +389,13 @@ GRANTS: dict[str, dict[str, set[str]]] = {
             "UPDATE(accepted_at)",
             "UPDATE(accepted_by_user_id)",
         },
+        "iam_deleter": {"SELECT(id)", "SELECT(accepted_at)", "DELETE"},
     },
     "rate_limit_buckets": {
         "iam_definer": {"SELECT", "INSERT", "UPDATE", "DELETE"},
     },
     "sessions": {
-        "iam_authenticated": {"SELECT", "DELETE"},
+        "iam_authenticated": {"SELECT"},
         "iam_definer": {
             "SELECT",
             "INSERT",
@@ -360,6 +403,7 @@ GRANTS: dict[str, dict[str, set[str]]] = {
             "UPDATE(organization_id)",
             "UPDATE(last_used_at)",
         },
+        "iam_deleter": {"SELECT(id)", "DELETE"},
     },
     # Digests only, and only through the definer functions.
     "refresh_tokens": {
@@ -418,4 +462,5 @@ def test_schema_iam_privileges_of_runtime_roles(conn: Conn) -> None:
         ("iam_authenticated", "USAGE"),
         ("iam_definer", "USAGE"),
         ("iam_definer", "CREATE"),
+        ("iam_deleter", "USAGE"),
     }

@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 import psycopg
 import pytest
 
-from tests.support.sql import Committed, Conn, act_as, connect
+from tests.support.sql import DELETE_PROJECT, REMOVE_MEMBER, Committed, Conn, act_as, connect
 
 JOIN_TIMEOUT = 15.0
 
@@ -95,7 +95,7 @@ def _project_exists(conninfo: str, project: uuid.UUID) -> bool:
 # --------------------------------------------------------- the last ORG_ADMIN
 
 DEMOTE = "update iam.organization_memberships set role = 'READ_ONLY' where user_id = %s"
-REMOVE = "delete from iam.organization_memberships where user_id = %s"
+REMOVE = REMOVE_MEMBER
 
 
 @pytest.mark.parametrize(
@@ -174,7 +174,7 @@ def test_delete_racing_the_callers_demotion_waits_and_then_obeys_it(
 
     def y_deletes(conn: Conn) -> Outcome:
         act_as(conn, y, a.org_id)
-        return _rowcount_or_error(conn, "delete from iam.projects where id = %s", (project,))
+        return _rowcount_or_error(conn, DELETE_PROJECT, (project,))
 
     outcome, c2 = _race(committed_data.conninfo, demote_y, y_deletes, commit_first=ending)
     with c2:
@@ -257,7 +257,7 @@ def test_demotion_waits_for_a_write_already_in_progress(committed_data: Committe
 
     def y_deletes(conn: Conn) -> None:
         act_as(conn, y, a.org_id)
-        assert conn.execute("delete from iam.projects where id = %s", (project,)).rowcount == 1
+        assert conn.execute(DELETE_PROJECT, (project,)).rowcount == 1
 
     def demote_y(conn: Conn) -> Outcome:
         act_as(conn, a.admin, a.org_id)

@@ -18,7 +18,17 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.support.sql import Committed, Conn, World, act_as, act_as_owner, connect, ids
+from tests.support.sql import (
+    DELETE_PROJECTS,
+    REMOVE_MEMBERS,
+    Committed,
+    Conn,
+    World,
+    act_as,
+    act_as_owner,
+    connect,
+    ids,
+)
 
 TABLES = ["organizations", "users", "organization_memberships", "projects"]
 TENANT_TABLES = ["organizations", "organization_memberships", "projects"]
@@ -80,8 +90,10 @@ def test_user_without_org_sees_only_themself(conn: Conn, world: World) -> None:
 def test_missing_or_broken_context_writes_nothing(conn: Conn, world: World, context: str) -> None:
     CONTEXTS[context](conn, world)
     assert conn.execute("update iam.projects set name = name || '!'").rowcount == 0
-    assert conn.execute("delete from iam.projects").rowcount == 0
-    assert conn.execute("delete from iam.organization_memberships").rowcount == 0
+    projects = world.a.project_ids + world.b.project_ids
+    members = [world.a.admin, world.a.user, world.a.read_only, world.b.admin, world.extra]
+    assert conn.execute(DELETE_PROJECTS, (projects,)).rowcount == 0
+    assert conn.execute(REMOVE_MEMBERS, (members,)).rowcount == 0
 
 
 @pytest.mark.parametrize("table", TABLES)
@@ -98,8 +110,8 @@ def test_malformed_context_stops_the_read_with_an_error(
     "write",
     [
         "update iam.projects set name = name || '!'",
-        "delete from iam.projects",
-        "delete from iam.organization_memberships",
+        "select * from iam.delete_project('{project}')",
+        "select * from iam.remove_member('{member}')",
         "insert into iam.projects (name) values ('Sneaky')",
         "insert into iam.invitations (email, role, token_hash, expires_at)"
         " values ('sneaky@example.com', 'ORG_ADMIN', iam.invitation_token_hash('sneaky'),"
@@ -115,7 +127,7 @@ def test_malformed_context_stops_the_write_with_an_error(
     before = _projects_and_memberships(conn)
     with pytest.raises(psycopg.errors.InvalidTextRepresentation), conn.transaction():
         MALFORMED_CONTEXTS[context](conn, world)
-        conn.execute(write)
+        conn.execute(write.format(project=world.a.project_ids[0], member=world.a.read_only))
     assert _projects_and_memberships(conn) == before
 
 

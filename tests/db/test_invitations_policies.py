@@ -20,8 +20,10 @@ import pytest
 
 from tests.support.sql import (
     ACTORS,
+    DELETE_ORGANIZATION,
     ORG_ADMIN,
     OTHER_ORG_ADMIN,
+    REVOKE_INVITATION,
     Committed,
     Conn,
     World,
@@ -143,7 +145,7 @@ def test_only_admins_revoke_their_organizations_invitations(
 ) -> None:
     invitation, _ = invite(conn, world, "revoked@example.com")
     become(conn, world, actor)
-    deleted = conn.execute("delete from iam.invitations where id = %s", (invitation,)).rowcount
+    deleted = conn.execute(REVOKE_INVITATION, (invitation,)).rowcount
     assert deleted == (1 if allowed else 0)
     assert (invitation in _pending(conn, world.a.org_id)) != allowed
 
@@ -264,7 +266,7 @@ def test_an_unusable_invitation_is_no_row(conn: Conn, world: World, case: str) -
         )
     elif case == "revoked":
         act_as(conn, world.a.admin, world.a.org_id)
-        conn.execute("delete from iam.invitations where id = %s", (invitation,))
+        assert conn.execute(REVOKE_INVITATION, (invitation,)).rowcount == 1
     else:
         token = secrets.token_urlsafe(32)
 
@@ -336,9 +338,7 @@ def test_only_admins_delete_their_organization_with_all_it_owns(
 ) -> None:
     invite(conn, world, "orphan@example.com")
     become(conn, world, actor)
-    deleted = conn.execute(
-        "delete from iam.organizations where id = %s", (world.a.org_id,)
-    ).rowcount
+    deleted = conn.execute(DELETE_ORGANIZATION, (world.a.org_id,)).rowcount
     assert deleted == (1 if allowed else 0)
     act_as_owner(conn)
     owned = conn.execute(
@@ -358,9 +358,7 @@ def test_an_admin_cannot_delete_another_organization_of_theirs_from_this_one(
 ) -> None:
     add_member(conn, world.b.org_id, world.a.admin, "ORG_ADMIN")
     act_as(conn, world.a.admin, world.a.org_id)
-    assert (
-        conn.execute("delete from iam.organizations where id = %s", (world.b.org_id,)).rowcount == 0
-    )
+    assert conn.execute(DELETE_ORGANIZATION, (world.b.org_id,)).rowcount == 0
 
 
 # ------------------------------------------------------------------ races

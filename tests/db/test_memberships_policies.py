@@ -24,6 +24,7 @@ from tests.support.sql import (
     OTHER_ORG_ADMIN,
     OTHER_ORG_ADMIN_CLAIMING_A,
     READ_ONLY,
+    REMOVE_MEMBER,
     Conn,
     World,
     act_as,
@@ -147,10 +148,7 @@ def test_membership_delete_removes_member(
     before = _membership(conn, world.a.org_id, world.extra)
     assert before is not None
     become(conn, world, actor)
-    cursor = conn.execute(
-        "delete from iam.organization_memberships where organization_id = %s and user_id = %s",
-        (world.a.org_id, world.extra),
-    )
+    cursor = conn.execute(REMOVE_MEMBER, (world.extra,))
     assert cursor.rowcount == (1 if allowed else 0)
     assert _membership(conn, world.a.org_id, world.extra) == (None if allowed else before)
 
@@ -165,7 +163,7 @@ def test_member_of_every_role_can_leave(conn: Conn, world: World, role: str) -> 
         # Someone must stay admin: the last ORG_ADMIN may not leave (tested below).
         add_member(conn, world.a.org_id, make_user(conn, "second-admin"), "ORG_ADMIN")
     act_as(conn, leaver, world.a.org_id)
-    cursor = conn.execute("delete from iam.organization_memberships where user_id = %s", (leaver,))
+    cursor = conn.execute(REMOVE_MEMBER, (leaver,))
     assert cursor.rowcount == 1
     assert _membership(conn, world.a.org_id, leaver) is None
     act_as(conn, leaver, world.a.org_id)
@@ -175,21 +173,14 @@ def test_member_of_every_role_can_leave(conn: Conn, world: World, role: str) -> 
 def test_leaving_one_organization_keeps_the_others(conn: Conn, world: World) -> None:
     add_member(conn, world.b.org_id, world.a.read_only, "ORG_USER")
     act_as(conn, world.a.read_only, world.a.org_id)
-    assert (
-        conn.execute(
-            "delete from iam.organization_memberships where user_id = %s", (world.a.read_only,)
-        ).rowcount
-        == 1
-    )
+    assert conn.execute(REMOVE_MEMBER, (world.a.read_only,)).rowcount == 1
     assert _membership(conn, world.b.org_id, world.a.read_only) is not None
 
 
 def test_last_admin_cannot_leave(conn: Conn, world: World) -> None:
     with pytest.raises(psycopg.Error) as excinfo, conn.transaction():
         act_as(conn, world.a.admin, world.a.org_id)
-        conn.execute(
-            "delete from iam.organization_memberships where user_id = %s", (world.a.admin,)
-        )
+        conn.execute(REMOVE_MEMBER, (world.a.admin,))
     assert excinfo.value.sqlstate == "IAM01"
     assert _membership(conn, world.a.org_id, world.a.admin) is not None
 
@@ -209,7 +200,13 @@ def test_last_admin_cannot_demote_themself(conn: Conn, world: World) -> None:
 @pytest.mark.parametrize(
     "statement",
     [
-        pytest.param("delete from iam.organization_memberships", id="remove_everyone"),
+        # Everyone else first, then the caller (who is no admin once removed).
+        pytest.param(
+            "select r.deleted from (select user_id from iam.organization_memberships"
+            " order by user_id = (select iam.current_user_id())) as m"
+            " cross join lateral iam.remove_member(m.user_id) as r",
+            id="remove_everyone",
+        ),
         pytest.param(
             "update iam.organization_memberships set role = 'READ_ONLY'", id="demote_everyone"
         ),

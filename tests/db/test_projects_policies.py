@@ -15,6 +15,8 @@ import pytest
 
 from tests.support.sql import (
     ACTORS,
+    DELETE_PROJECT,
+    DELETE_PROJECTS,
     EMPTY_CONTEXT,
     NO_CONTEXT,
     NON_MEMBER,
@@ -128,7 +130,7 @@ def test_project_delete(conn: Conn, world: World, actor: str, allowed: bool) -> 
     target = world.a.project_ids[0]
     before = _project_row(conn, target)
     become(conn, world, actor)
-    cursor = conn.execute("delete from iam.projects where id = %s", (target,))
+    cursor = conn.execute(DELETE_PROJECT, (target,))
     assert cursor.rowcount == (1 if allowed else 0)
     assert _project_row(conn, target) == (None if allowed else before)
 
@@ -136,11 +138,19 @@ def test_project_delete(conn: Conn, world: World, actor: str, allowed: bool) -> 
 # ------------------------------------------------- a query that forgot its WHERE
 
 
-def test_admin_delete_without_where_removes_only_own_organization_projects(
+def test_plain_delete_is_refused_to_request_roles(conn: Conn, world: World) -> None:
+    """Deletes go through iam.delete_project(): a DELETE grant would allow LOCK TABLE."""
+    act_as(conn, world.a.admin, world.a.org_id)
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        conn.execute("delete from iam.projects")
+
+
+def test_admin_deleting_every_project_id_removes_only_own_organization_projects(
     conn: Conn, world: World
 ) -> None:
     act_as(conn, world.a.admin, world.a.org_id)
-    assert conn.execute("delete from iam.projects").rowcount == len(world.a.project_ids)
+    every = world.a.project_ids + world.b.project_ids
+    assert conn.execute(DELETE_PROJECTS, (every,)).rowcount == len(world.a.project_ids)
     act_as_owner(conn)
     assert ids(
         conn, "select id from iam.projects where organization_id = %s", (world.b.org_id,)
@@ -163,7 +173,7 @@ def test_user_update_without_where_changes_only_own_organization_projects(
 
 def test_read_only_member_cannot_delete_project(conn: Conn, world: World) -> None:
     act_as(conn, world.a.read_only, world.a.org_id)
-    assert conn.execute("delete from iam.projects").rowcount == 0
+    assert conn.execute(DELETE_PROJECTS, (world.a.project_ids,)).rowcount == 0
     act_as_owner(conn)
     assert ids(
         conn, "select id from iam.projects where organization_id = %s", (world.a.org_id,)
@@ -175,6 +185,6 @@ def test_inactive_admin_sees_and_changes_nothing(conn: Conn, world: World) -> No
     conn.execute("update iam.users set is_active = false where id = %s", (world.a.admin,))
     act_as(conn, world.a.admin, world.a.org_id)
     assert ids(conn, "select id from iam.projects") == set()
-    assert conn.execute("delete from iam.projects").rowcount == 0
+    assert conn.execute(DELETE_PROJECTS, (world.a.project_ids,)).rowcount == 0
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         conn.execute("insert into iam.projects (name) values ('from an inactive user')")

@@ -13,7 +13,17 @@ import uuid
 import psycopg
 import pytest
 
-from tests.support.sql import Committed, Conn, SeededOrganization, act_as, connect, ids
+from tests.support.sql import (
+    DELETE_PROJECT,
+    DELETE_PROJECTS,
+    REMOVE_MEMBER,
+    Committed,
+    Conn,
+    SeededOrganization,
+    act_as,
+    connect,
+    ids,
+)
 
 
 def _role(conn: Conn) -> str | None:
@@ -29,9 +39,7 @@ def _change_role(
     with connect(conninfo) as conn:
         act_as(conn, admin.admin, admin.org_id)
         if role is None:
-            cursor = conn.execute(
-                "delete from iam.organization_memberships where user_id = %s", (user_id,)
-            )
+            cursor = conn.execute(REMOVE_MEMBER, (user_id,))
         else:
             cursor = conn.execute(
                 "update iam.organization_memberships set role = %s where user_id = %s",
@@ -52,7 +60,7 @@ def _can_create(conn: Conn) -> bool:
 
 def _can_delete(conn: Conn, project: uuid.UUID) -> bool:
     with conn.transaction(force_rollback=True):
-        return conn.execute("delete from iam.projects where id = %s", (project,)).rowcount == 1
+        return conn.execute(DELETE_PROJECT, (project,)).rowcount == 1
 
 
 @pytest.mark.parametrize(
@@ -101,7 +109,7 @@ def test_removed_member_sees_nothing_from_the_next_transaction(
         assert _role(y_conn) is None
         for table in ("projects", "organization_memberships", "organizations"):
             assert y_conn.execute(f"select id from iam.{table}").fetchall() == [], table
-        assert y_conn.execute("delete from iam.projects").rowcount == 0
+        assert y_conn.execute(DELETE_PROJECTS, (a.project_ids,)).rowcount == 0
         assert not _can_create(y_conn)
         y_conn.commit()
 

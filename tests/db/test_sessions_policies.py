@@ -16,6 +16,7 @@ import pytest
 
 from service.db.runner import READ_CALLER, SESSION_ENDED, SET_TENANT_CONTEXT, tenant_context
 from tests.support.sql import (
+    END_SESSION,
     Committed,
     Conn,
     World,
@@ -84,8 +85,8 @@ def test_user_ends_their_own_session_but_not_anothers(conn: Conn, world: World) 
     mine, _ = start(conn, world.a.user, world.a.org_id)
     theirs, _ = start(conn, world.b.user, world.b.org_id)
     act_as(conn, world.a.user, world.a.org_id, mine)
-    assert conn.execute("delete from iam.sessions where id = %s", (theirs,)).rowcount == 0
-    assert conn.execute("delete from iam.sessions where id = %s", (mine,)).rowcount == 1
+    assert conn.execute(END_SESSION, (theirs,)).rowcount == 0
+    assert conn.execute(END_SESSION, (mine,)).rowcount == 1
     assert live(conn, theirs) and not live(conn, mine)
 
 
@@ -97,6 +98,7 @@ def test_user_ends_their_own_session_but_not_anothers(conn: Conn, world: World) 
         "select token_hash from iam.refresh_tokens",
         "update iam.refresh_tokens set spent_at = null",
         "delete from iam.refresh_tokens",
+        "delete from iam.sessions",
     ],
 )
 def test_request_roles_cannot_forge_extend_or_read_tokens(
@@ -273,7 +275,7 @@ def _race_refresh_and_logout(
         with connect(conninfo) as conn:
             act_as(conn, user_id, org_id, session)
             barrier.wait(timeout=10)
-            count = conn.execute("delete from iam.sessions where id = %s", (session,)).rowcount
+            count = conn.execute(END_SESSION, (session,)).rowcount
             conn.commit()
             return count
 

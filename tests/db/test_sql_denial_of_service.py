@@ -56,10 +56,10 @@ def test_a_member_removal_still_takes_its_lock(conn: Conn, world: World) -> None
     """The trigger that serialises membership changes locks as iam_definer."""
     act_as(conn, world.a.admin, world.a.org_id)
     removed = conn.execute(
-        "delete from iam.organization_memberships where user_id = %s returning 1",
+        "select * from iam.remove_member(%s)",
         (world.a.user,),
     ).fetchall()
-    assert removed == [(1,)]
+    assert removed == [(True, True)]
 
 
 def _estimate(conn: Conn, prefix: str) -> int:
@@ -186,9 +186,24 @@ def test_the_api_login_role_cannot_lock_tables(conn: Conn, api_login_role: str, 
     assert _refused_locks(conn, mode) == dict.fromkeys(tables, "42501")
 
 
-def test_members_still_take_the_locks_their_own_writes_need(conn: Conn, world: World) -> None:
-    """ROW EXCLUSIVE (what INSERT takes) blocks no other tenant's reads or writes."""
+def test_a_members_writes_hold_no_lock_that_blocks_other_tenants(conn: Conn, world: World) -> None:
+    """Reads take ACCESS SHARE, writes ROW EXCLUSIVE (a delete through its function
+    too): they block DDL, no other tenant's reads or writes."""
     act_as(conn, world.a.admin, world.a.org_id)
-    with conn.transaction():
-        conn.execute("lock table iam.projects in row exclusive mode nowait")
-        conn.execute("lock table iam.projects in access share mode nowait")
+    conn.execute("insert into iam.projects (name) values ('locks')")
+    conn.execute(
+        "update iam.projects set description = 'locks' where id = %s", (world.a.project_ids[0],)
+    )
+    assert conn.execute(
+        "select * from iam.delete_project(%s)", (world.a.project_ids[1],)
+    ).fetchone() == (True, True)
+    removed = conn.execute("select * from iam.remove_member(%s)", (world.a.user,)).fetchone()
+    assert removed == (True, True)
+    modes = conn.execute(
+        "select distinct l.mode from pg_catalog.pg_locks as l"
+        " join pg_catalog.pg_class as c on c.oid = l.relation"
+        " where l.pid = pg_catalog.pg_backend_pid() and c.relnamespace = 'iam'::regnamespace"
+        " and c.relkind in ('r', 'p')"
+    ).fetchall()
+    assert {mode for (mode,) in modes} <= {"AccessShareLock", "RowShareLock", "RowExclusiveLock"}
+    assert ("RowExclusiveLock",) in modes

@@ -27,6 +27,26 @@ SET_CONTEXT = (
 
 Conn = psycopg.Connection[Any]
 
+# The deletes a request makes. Request roles hold no DELETE (it would let
+# them LOCK a table in every mode): each delete is a function that runs as
+# iam_deleter with the caller's context, under the same policies. Each
+# statement returns one row per row deleted, so .rowcount counts them the
+# way a DELETE's would.
+DELETE_PROJECT = "select 1 from iam.delete_project(%s) where deleted"
+DELETE_ORGANIZATION = "select 1 from iam.delete_organization(%s) where deleted"
+REMOVE_MEMBER = "select 1 from iam.remove_member(%s) where deleted"
+REVOKE_INVITATION = "select 1 where iam.revoke_invitation(%s)"
+END_SESSION = "select 1 where iam.end_session(%s)"
+# The same for a list of ids (a uuid[] parameter).
+DELETE_PROJECTS = (
+    "select 1 from unnest(%s::uuid[]) as t(id) cross join lateral iam.delete_project(t.id) as d"
+    " where d.deleted"
+)
+REMOVE_MEMBERS = (
+    "select 1 from unnest(%s::uuid[]) as t(id) cross join lateral iam.remove_member(t.id) as r"
+    " where r.deleted"
+)
+
 
 def act_as(
     conn: Conn,
