@@ -79,7 +79,7 @@ def test_the_renderer_finds_what_the_api_sends():
     assert found["projects", "UPDATE"].startswith("with changed as")
     assert "row_number() over ()" in found["members", "LIST_AFTER"]
     assert "iam.register(" in found["auth", "register()"]
-    assert found["sessions", "end_current()"].endswith("returning 1")
+    assert "iam.switch_session_organization(" in found["sessions", "switch_organization()"]
 
 
 def test_no_sql_outside_the_database_layer():

@@ -30,10 +30,7 @@ values (lower(btrim(%(email)s)), %(role)s::iam.org_role, iam.invitation_token_ha
 returning row_to_json((select x from (select i.id, i.email, i.role, i.created_at, i.expires_at, i.invited_by_user_id) as x))::text;
 
 -- REVOKE
-with gone as (
-    delete from iam.invitations where id = %(id)s and accepted_at is null returning 1
-)
-select iam.require_org_admin(), exists (select 1 from gone);
+select iam.require_org_admin(), iam.revoke_invitation(%(id)s);
 
 -- ACCEPT
 select a.organization_id, a.organization_name, a.role, s.expires_at

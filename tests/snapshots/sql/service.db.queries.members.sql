@@ -30,6 +30,4 @@ select (select row_to_json((select x from (select m.user_id, m.email, m.role, m.
        exists (select 1 from iam.organization_memberships where user_id = %(user_id)s);
 
 -- REMOVE
-with gone as (delete from iam.organization_memberships where user_id = %(user_id)s returning 1)
-select exists (select 1 from gone),
-       exists (select 1 from iam.organization_memberships where user_id = %(user_id)s);
+select r.deleted, r.visible from iam.remove_member(%(user_id)s) as r;

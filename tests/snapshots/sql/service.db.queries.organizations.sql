@@ -40,5 +40,4 @@ select (select row_to_json((select x from (select o.id, o.name, o.role, o.create
        exists (select 1 from iam.organizations where id = %(id)s);
 
 -- DELETE
-with gone as (delete from iam.organizations where id = %(id)s returning 1)
-select exists (select 1 from gone), exists (select 1 from iam.organizations where id = %(id)s);
+select d.deleted, d.visible from iam.delete_organization(%(id)s) as d;

@@ -38,5 +38,4 @@ select (select row_to_json((select x from (select p.id, p.organization_id, p.nam
        exists (select 1 from iam.projects where id = %(id)s);
 
 -- DELETE
-with gone as (delete from iam.projects where id = %(id)s returning 1)
-select exists (select 1 from gone), exists (select 1 from iam.projects where id = %(id)s);
+select d.deleted, d.visible from iam.delete_project(%(id)s) as d;

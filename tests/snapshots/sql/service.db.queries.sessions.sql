@@ -2,13 +2,13 @@
 -- Generated; do not edit. Rewrite with: make snapshots  (or: pytest tests/snapshots --snapshot-update)
 
 -- END_CURRENT
-delete from iam.sessions where id = iam.current_session_id();
+select iam.end_session(iam.current_session_id());
 
 -- END
-with gone as (delete from iam.sessions where id = %s returning 1) select count(*) from gone;
+select iam.end_session(%s);
 
 -- END_OTHERS
-delete from iam.sessions where id is distinct from iam.current_session_id();
+select iam.end_other_sessions();
 
 -- LIST_FIRST
 with page as (select r.*, row_number() over () as n from (select s.id, s.created_at, s.last_used_at, s.expires_at, s.user_agent, s.id = iam.current_session_id() as current, s.id as page_key from iam.sessions as s where s.expires_at > now()  order by s.created_at desc, s.id desc limit %(limit)s + 1) as r)
@@ -36,6 +36,3 @@ select session_id, user_id, organization_id, organization_name, role, expires_at
 
 -- switch_organization()
 select organization_id, organization_name, role, expires_at from iam.switch_session_organization(%s, %s);
-
--- end_current()
-delete from iam.sessions where id = iam.current_session_id() returning 1;
