@@ -6,7 +6,7 @@ begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
 
-select plan(51);
+select plan(63);
 
 -- ------------------------------------------------------------- tables
 select has_schema('iam');
@@ -84,7 +84,9 @@ select policies_are('iam', 'projects', array[
   'Admins can delete their organization''s projects'
 ]);
 
--- Each policy covers one command for one named role.
+-- Each policy covers one command for one named role; a SELECT policy may
+-- name iam_deleter too, which runs the requests' deletes under it (the
+-- delete functions find the rows a request may see, no others).
 select results_eq(
   $$ select tablename::text collate "default", cmd, roles::text[] collate "default"
      from pg_catalog.pg_policies
@@ -95,33 +97,33 @@ select results_eq(
             ('audit_events', 'INSERT', array['iam_definer']),
             ('audit_events', 'SELECT', array['iam_authenticated']),
             ('audit_events', 'SELECT', array['iam_definer']),
-            ('invitations', 'DELETE', array['iam_authenticated']),
             ('invitations', 'DELETE', array['iam_definer']),
+            ('invitations', 'DELETE', array['iam_deleter']),
             ('invitations', 'INSERT', array['iam_authenticated']),
-            ('invitations', 'SELECT', array['iam_authenticated']),
+            ('invitations', 'SELECT', array['iam_authenticated', 'iam_deleter']),
             ('invitations', 'SELECT', array['iam_definer']),
             ('invitations', 'UPDATE', array['iam_definer']),
-            ('organization_memberships', 'DELETE', array['iam_authenticated']),
+            ('organization_memberships', 'DELETE', array['iam_deleter']),
             ('organization_memberships', 'INSERT', array['iam_definer']),
-            ('organization_memberships', 'SELECT', array['iam_authenticated']),
+            ('organization_memberships', 'SELECT', array['iam_authenticated', 'iam_deleter']),
             ('organization_memberships', 'SELECT', array['iam_definer']),
             ('organization_memberships', 'UPDATE', array['iam_authenticated']),
-            ('organizations', 'DELETE', array['iam_authenticated']),
+            ('organizations', 'DELETE', array['iam_deleter']),
             ('organizations', 'INSERT', array['iam_definer']),
-            ('organizations', 'SELECT', array['iam_authenticated']),
+            ('organizations', 'SELECT', array['iam_authenticated', 'iam_deleter']),
             ('organizations', 'SELECT', array['iam_definer']),
             ('organizations', 'UPDATE', array['iam_authenticated']),
-            ('projects', 'DELETE', array['iam_authenticated']),
+            ('projects', 'DELETE', array['iam_deleter']),
             ('projects', 'INSERT', array['iam_authenticated']),
-            ('projects', 'SELECT', array['iam_authenticated']),
+            ('projects', 'SELECT', array['iam_authenticated', 'iam_deleter']),
             ('projects', 'UPDATE', array['iam_authenticated']),
             ('refresh_tokens', 'INSERT', array['iam_definer']),
             ('refresh_tokens', 'SELECT', array['iam_definer']),
             ('refresh_tokens', 'UPDATE', array['iam_definer']),
-            ('sessions', 'DELETE', array['iam_authenticated']),
             ('sessions', 'DELETE', array['iam_definer']),
+            ('sessions', 'DELETE', array['iam_deleter']),
             ('sessions', 'INSERT', array['iam_definer']),
-            ('sessions', 'SELECT', array['iam_authenticated']),
+            ('sessions', 'SELECT', array['iam_authenticated', 'iam_deleter']),
             ('sessions', 'SELECT', array['iam_definer']),
             ('sessions', 'UPDATE', array['iam_definer']),
             ('users', 'INSERT', array['iam_definer']),
@@ -147,18 +149,19 @@ select is_empty(
 select results_eq(
   $$ select rolname::text collate "default", rolsuper, rolbypassrls, rolcanlogin
      from pg_catalog.pg_roles
-     where rolname in ('iam_anon', 'iam_authenticated', 'iam_definer')
+     where rolname in ('iam_anon', 'iam_authenticated', 'iam_definer', 'iam_deleter')
      order by rolname $$,
   $$ values ('iam_anon', false, false, false),
             ('iam_authenticated', false, false, false),
-            ('iam_definer', false, false, false) $$,
+            ('iam_definer', false, false, false),
+            ('iam_deleter', false, false, false) $$,
   'runtime roles: no superuser, no BYPASSRLS, no login'
 );
 select is_empty(
   $$ select c.relname from pg_catalog.pg_class c
      join pg_catalog.pg_roles r on r.oid = c.relowner
      where c.relnamespace = 'iam'::regnamespace
-       and r.rolname in ('iam_anon', 'iam_authenticated', 'iam_definer') $$,
+       and r.rolname in ('iam_anon', 'iam_authenticated', 'iam_definer', 'iam_deleter') $$,
   'runtime roles own no relation in iam (an owner could turn RLS off)'
 );
 
@@ -180,21 +183,47 @@ select is_empty(
              'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') $$,
   'iam_anon holds no privilege on any table (it works only through definer functions)'
 );
-select table_privs_are('iam', 'organizations', 'iam_authenticated', array['SELECT', 'DELETE']);
-select table_privs_are('iam', 'invitations', 'iam_authenticated', array['DELETE'],
+-- No table-level UPDATE, DELETE or TRUNCATE for a request role: any of them
+-- lets it LOCK the table in every mode and stall every tenant. Requests
+-- delete through the functions iam_deleter owns.
+select table_privs_are('iam', 'organizations', 'iam_authenticated', array['SELECT']);
+select table_privs_are('iam', 'invitations', 'iam_authenticated', array[]::text[],
   'iam_authenticated reads invitations only through column grants');
-select table_privs_are('iam', 'projects', 'iam_authenticated', array['SELECT', 'DELETE']);
+select table_privs_are('iam', 'projects', 'iam_authenticated', array['SELECT']);
 select table_privs_are('iam', 'organization_memberships', 'iam_authenticated',
-  array['SELECT', 'DELETE']);
+  array['SELECT']);
 select table_privs_are('iam', 'users', 'iam_authenticated', array[]::text[],
   'iam_authenticated reads users only through column grants');
 select table_privs_are('iam', 'rate_limit_buckets', 'iam_authenticated', array[]::text[]);
-select table_privs_are('iam', 'sessions', 'iam_authenticated', array['SELECT', 'DELETE'],
-  'a request reads and ends sessions (its own, the policies say), never writes one');
+select table_privs_are('iam', 'sessions', 'iam_authenticated', array['SELECT'],
+  'a request reads sessions (its own, the policies say), and ends them only through functions');
 select table_privs_are('iam', 'refresh_tokens', 'iam_authenticated', array[]::text[],
   'a request never touches refresh token digests');
 select table_privs_are('iam', 'password_hash_handouts', 'iam_authenticated', array[]::text[],
   'no request role reads the trace of password hash hand-outs');
+select is_empty(
+  $$ select c.relname, a.privilege_type
+     from pg_catalog.pg_class c, pg_catalog.aclexplode(c.relacl) a
+     where c.relnamespace = 'iam'::regnamespace
+       and (a.grantee = 0 or pg_catalog.pg_get_userbyid(a.grantee)
+                             in ('iam_anon', 'iam_authenticated'))
+       and a.privilege_type in ('UPDATE', 'DELETE', 'TRUNCATE', 'MAINTAIN') $$,
+  'no request role holds a table-level privilege that allows every LOCK TABLE mode');
+-- iam_deleter deletes what the policies let the caller delete, and reads
+-- only the columns its functions filter by.
+select table_privs_are('iam', 'projects', 'iam_deleter', array['DELETE']);
+select table_privs_are('iam', 'organizations', 'iam_deleter', array['DELETE']);
+select table_privs_are('iam', 'organization_memberships', 'iam_deleter', array['DELETE']);
+select table_privs_are('iam', 'invitations', 'iam_deleter', array['DELETE']);
+select table_privs_are('iam', 'sessions', 'iam_deleter', array['DELETE']);
+select is_empty(
+  $$ select c.relname from pg_catalog.pg_class c
+     where c.relnamespace = 'iam'::regnamespace and c.relkind in ('r', 'p')
+       and c.relname not in ('projects', 'organizations', 'organization_memberships',
+                             'invitations', 'sessions')
+       and pg_catalog.has_table_privilege('iam_deleter', c.oid,
+             'SELECT, INSERT, UPDATE, DELETE, TRUNCATE, REFERENCES, TRIGGER') $$,
+  'iam_deleter holds nothing on the other tables');
 
 -- Column grants keep the tenant key and the creator out of client hands.
 select column_privs_are('iam', 'projects', 'organization_id', 'iam_authenticated',
@@ -228,8 +257,17 @@ select is_empty(
 select is_empty(
   $$ select p.oid::regprocedure from pg_catalog.pg_proc p
      where p.pronamespace = 'iam'::regnamespace and p.prosecdef
-       and p.proowner <> 'iam_definer'::regrole $$,
-  'every SECURITY DEFINER function is owned by iam_definer'
+       and p.proowner not in ('iam_definer'::regrole, 'iam_deleter'::regrole) $$,
+  'every SECURITY DEFINER function is owned by iam_definer or iam_deleter'
+);
+select results_eq(
+  $$ select p.oid::regprocedure::text collate "default" from pg_catalog.pg_proc p
+     where p.pronamespace = 'iam'::regnamespace and p.proowner = 'iam_deleter'::regrole
+     order by 1 $$,
+  $$ values ('iam.delete_organization(uuid)'), ('iam.delete_project(uuid)'),
+            ('iam.end_other_sessions()'), ('iam.end_session(uuid)'),
+            ('iam.remove_member(uuid)'), ('iam.revoke_invitation(uuid)') $$,
+  'iam_deleter owns exactly the deletes requests make'
 );
 select is_empty(
   $$ select p.oid::regprocedure from pg_catalog.pg_proc p,
@@ -255,6 +293,13 @@ select function_privs_are('iam', 'register_invited', array['text', 'text', 'text
   'iam_authenticated', array[]::text[]);
 select hasnt_function('iam', 'user_id_for_invite', array['text'],
   'no function resolves an email to a user for a member');
+select function_privs_are('iam', 'delete_project', array['uuid'], 'iam_authenticated',
+  array['EXECUTE']);
+select function_privs_are('iam', 'delete_project', array['uuid'], 'iam_anon', array[]::text[]);
+select function_privs_are('iam', 'remove_member', array['uuid'], 'iam_authenticated',
+  array['EXECUTE']);
+select function_privs_are('iam', 'end_other_sessions', array[]::text[], 'iam_anon',
+  array[]::text[]);
 
 select * from finish();
 rollback;

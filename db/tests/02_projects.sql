@@ -84,8 +84,8 @@ select results_eq(
   $$ values ('aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1'::uuid) $$,
   'ORG_ADMIN updates a project');
 select results_eq(
-  $$ delete from iam.projects where id = 'aaaaaaaa-aaaa-4aaa-8aaa-0000000000f2' returning id $$,
-  $$ values ('aaaaaaaa-aaaa-4aaa-8aaa-0000000000f2'::uuid) $$,
+  $$ select deleted from iam.delete_project('aaaaaaaa-aaaa-4aaa-8aaa-0000000000f2') $$,
+  $$ values (true) $$,
   'ORG_ADMIN deletes a project');
 select throws_ok(
   $$ insert into iam.projects (organization_id, name)
@@ -100,7 +100,7 @@ select is_empty(
      where id = 'bbbbbbbb-bbbb-4bbb-8bbb-0000000000f1' returning id $$,
   'ORG_ADMIN cannot update another organization''s project');
 select is_empty(
-  $$ delete from iam.projects where id = 'bbbbbbbb-bbbb-4bbb-8bbb-0000000000f1' returning id $$,
+  $$ select 1 from iam.delete_project('bbbbbbbb-bbbb-4bbb-8bbb-0000000000f1') where deleted $$,
   'ORG_ADMIN cannot delete another organization''s project');
 
 -- ==================================================================== ORG_USER
@@ -129,7 +129,7 @@ select results_eq(
   $$ values ('aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1'::uuid) $$,
   'ORG_USER updates a project');
 select is_empty(
-  $$ delete from iam.projects where id = 'aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1' returning id $$,
+  $$ select 1 from iam.delete_project('aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1') where deleted $$,
   'ORG_USER cannot delete a project');
 select isnt_empty(
   $$ select 1 from iam.projects where id = 'aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1' $$,
@@ -156,7 +156,7 @@ select is_empty(
      where id = 'aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1' returning id $$,
   'READ_ONLY cannot update a project');
 select is_empty(
-  $$ delete from iam.projects where id = 'aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1' returning id $$,
+  $$ select 1 from iam.delete_project('aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1') where deleted $$,
   'READ_ONLY cannot delete a project');
 
 -- ================================================ another organization's member
@@ -176,7 +176,7 @@ select is_empty(
      where id = 'aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1' returning id $$,
   'a non-member claiming organization A cannot update its projects');
 select is_empty(
-  $$ delete from iam.projects where id = 'aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1' returning id $$,
+  $$ select 1 from iam.delete_project('aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1') where deleted $$,
   'a non-member claiming organization A cannot delete its projects');
 
 -- ... then acting in their own organization B and naming A's rows.
@@ -194,7 +194,7 @@ select is_empty(
      where id = 'aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1' returning id $$,
   'B''s admin cannot update A''s project by its id');
 select is_empty(
-  $$ delete from iam.projects where id = 'aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1' returning id $$,
+  $$ select 1 from iam.delete_project('aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1') where deleted $$,
   'B''s admin cannot delete A''s project by its id');
 
 -- ======================================================= no or broken context
@@ -208,7 +208,7 @@ select throws_ok(
   $$ insert into iam.projects (name) values ('Nobody made') $$,
   '42501', null, 'without a context no project can be created');
 select is_empty(
-  $$ delete from iam.projects where id = 'aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1' returning id $$,
+  $$ select 1 from iam.delete_project('aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1') where deleted $$,
   'without a context no project can be deleted');
 
 set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001';

@@ -34,7 +34,7 @@ begin
 end
 $$;
 
-select plan(40);
+select plan(41);
 
 insert into iam.organizations (id, name) values
   ('aaaaaaaa-aaaa-4aaa-8aaa-000000000000', 'pgTAP A'),
@@ -67,8 +67,7 @@ select throws_ok(
      where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001' $$,
   'IAM01', null, 'the last ORG_ADMIN cannot demote themself');
 select throws_ok(
-  $$ delete from iam.organization_memberships
-     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001' $$,
+  $$ select iam.remove_member('aaaaaaaa-aaaa-4aaa-8aaa-000000000001') $$,
   'IAM01', null, 'the last ORG_ADMIN cannot leave');
 select throws_ok(
   $$ insert into iam.organization_memberships (user_id, role)
@@ -91,9 +90,8 @@ select results_eq(
   $$ values ('ORG_ADMIN'::iam.org_role) $$,
   'ORG_ADMIN changes a member''s role');
 select results_eq(
-  $$ delete from iam.organization_memberships
-     where user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001' returning user_id $$,
-  $$ values ('cccccccc-cccc-4ccc-8ccc-000000000001'::uuid) $$,
+  $$ select deleted from iam.remove_member('cccccccc-cccc-4ccc-8ccc-000000000001') $$,
+  $$ values (true) $$,
   'ORG_ADMIN removes a member');
 select throws_ok(
   $$ insert into iam.organization_memberships (organization_id, user_id, role)
@@ -109,8 +107,7 @@ select is_empty(
      where user_id = 'bbbbbbbb-bbbb-4bbb-8bbb-000000000001' returning user_id $$,
   'ORG_ADMIN cannot change roles in another organization');
 select is_empty(
-  $$ delete from iam.organization_memberships
-     where user_id = 'bbbbbbbb-bbbb-4bbb-8bbb-000000000001' returning user_id $$,
+  $$ select 1 from iam.remove_member('bbbbbbbb-bbbb-4bbb-8bbb-000000000001') where deleted $$,
   'ORG_ADMIN cannot remove another organization''s members');
 
 -- ==================================================================== ORG_USER
@@ -135,8 +132,7 @@ select is_empty(
      where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002' returning user_id $$,
   'ORG_USER cannot promote themself');
 select is_empty(
-  $$ delete from iam.organization_memberships
-     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000003' returning user_id $$,
+  $$ select 1 from iam.remove_member('aaaaaaaa-aaaa-4aaa-8aaa-000000000003') where deleted $$,
   'ORG_USER cannot remove another member');
 
 -- =================================================================== READ_ONLY
@@ -157,8 +153,7 @@ select is_empty(
      where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000003' returning user_id $$,
   'READ_ONLY cannot promote themself');
 select is_empty(
-  $$ delete from iam.organization_memberships
-     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002' returning user_id $$,
+  $$ select 1 from iam.remove_member('aaaaaaaa-aaaa-4aaa-8aaa-000000000002') where deleted $$,
   'READ_ONLY cannot remove another member');
 
 -- ================================================ another organization's member
@@ -178,8 +173,7 @@ select is_empty(
      where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001' returning user_id $$,
   'a non-member cannot change roles in organization A');
 select is_empty(
-  $$ delete from iam.organization_memberships
-     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002' returning user_id $$,
+  $$ select 1 from iam.remove_member('aaaaaaaa-aaaa-4aaa-8aaa-000000000002') where deleted $$,
   'a non-member cannot remove members of organization A');
 
 set local iam.org_id = 'bbbbbbbb-bbbb-4bbb-8bbb-000000000000';
@@ -188,9 +182,8 @@ select results_eq(
   $$ values ('bbbbbbbb-bbbb-4bbb-8bbb-000000000001'::uuid) $$,
   'B''s admin sees only B''s members');
 select is_empty(
-  $$ delete from iam.organization_memberships
-     where organization_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000000' returning user_id $$,
-  'B''s admin cannot remove A''s members by naming organization A');
+  $$ select 1 from iam.remove_member('aaaaaaaa-aaaa-4aaa-8aaa-000000000002') where deleted $$,
+  'B''s admin cannot remove A''s members by their ids');
 
 -- ======================================================= no or broken context
 reset role;
@@ -205,8 +198,10 @@ select throws_ok(
      values ('cccccccc-cccc-4ccc-8ccc-000000000001', 'ORG_ADMIN') $$,
   '42501', null, 'without a context no member can be added');
 select is_empty(
-  $$ delete from iam.organization_memberships returning user_id $$,
+  $$ select 1 from iam.remove_member('aaaaaaaa-aaaa-4aaa-8aaa-000000000002') where deleted $$,
   'without a context no member can be removed');
+select throws_ok($$ delete from iam.organization_memberships $$, '42501', null,
+  'no request deletes from the table itself (it goes through iam.remove_member)');
 
 reset role;
 set local role iam_anon;
@@ -220,18 +215,16 @@ set local iam.org_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000000';
 
 set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000003';
 select results_eq(
-  $$ delete from iam.organization_memberships
-     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000003' returning user_id $$,
-  $$ values ('aaaaaaaa-aaaa-4aaa-8aaa-000000000003'::uuid) $$,
+  $$ select deleted from iam.remove_member('aaaaaaaa-aaaa-4aaa-8aaa-000000000003') $$,
+  $$ values (true) $$,
   'READ_ONLY may leave');
 select is_empty($$ select 1 from iam.organization_memberships $$,
   'a member who left sees the organization''s members no more');
 
 set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002';
 select results_eq(
-  $$ delete from iam.organization_memberships
-     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002' returning user_id $$,
-  $$ values ('aaaaaaaa-aaaa-4aaa-8aaa-000000000002'::uuid) $$,
+  $$ select deleted from iam.remove_member('aaaaaaaa-aaaa-4aaa-8aaa-000000000002') $$,
+  $$ values (true) $$,
   'ORG_USER may leave');
 
 set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001';
@@ -247,15 +240,13 @@ select results_eq(
   'the successor accepts');
 set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001';
 select results_eq(
-  $$ delete from iam.organization_memberships
-     where user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001' returning user_id $$,
-  $$ values ('aaaaaaaa-aaaa-4aaa-8aaa-000000000001'::uuid) $$,
+  $$ select deleted from iam.remove_member('aaaaaaaa-aaaa-4aaa-8aaa-000000000001') $$,
+  $$ values (true) $$,
   'ORG_ADMIN may leave while another ORG_ADMIN remains');
 
 set local iam.user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001';
 select throws_ok(
-  $$ delete from iam.organization_memberships
-     where user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001' $$,
+  $$ select iam.remove_member('cccccccc-cccc-4ccc-8ccc-000000000001') $$,
   'IAM01', null, 'the successor, now the last ORG_ADMIN, cannot leave');
 
 -- ========================================================== as the owner again

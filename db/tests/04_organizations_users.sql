@@ -67,8 +67,7 @@ select results_eq(
 select throws_ok($$ update iam.organizations set created_at = now() $$, '42501', null,
   'only an organization''s name can be changed through the table');
 select is_empty(
-  $$ delete from iam.organizations where id = 'bbbbbbbb-bbbb-4bbb-8bbb-000000000000'
-     returning id $$,
+  $$ select 1 from iam.delete_organization('bbbbbbbb-bbbb-4bbb-8bbb-000000000000') where deleted $$,
   'ORG_ADMIN cannot delete another organization');
 select throws_ok($$ insert into iam.organizations (name) values ('Direct') $$, '42501', null,
   'organizations are created only through iam.create_organization()');
@@ -147,7 +146,8 @@ select results_eq(
   'a non-member claiming organization A sees only themself among users');
 select throws_ok($$ select * from iam.create_organization('pgTAP intruder org') $$, '42501',
   null, 'an ORG_ADMIN elsewhere cannot create organizations while claiming A');
-select is_empty($$ delete from iam.organizations returning id $$,
+select is_empty(
+  $$ select 1 from iam.delete_organization('aaaaaaaa-aaaa-4aaa-8aaa-000000000000') where deleted $$,
   'an ORG_ADMIN elsewhere cannot delete A while claiming it');
 
 set local iam.org_id = 'bbbbbbbb-bbbb-4bbb-8bbb-000000000000';

@@ -3,8 +3,8 @@
 -- A column added to a table is readable by every role that holds SELECT on
 -- the table; a view reads with its owner's rights; a membership hands a
 -- role everything the other role may do; a deactivated user still has
--- memberships. Each section pins one of these down. Everything is rolled
--- back at the end.
+-- memberships; LOCK TABLE is decided by table privileges, not by policies.
+-- Each section pins one of these down. Everything is rolled back at the end.
 --
 -- Seed: organization A aaaaaaaa-aaaa-4aaa-8aaa-000000000000 with its
 -- ORG_ADMIN ...0001 (deactivated below) and ORG_USER ...0002, one project.
@@ -32,7 +32,7 @@ begin
 end
 $$;
 
-select plan(22);
+select plan(28);
 
 -- ============================================================ column additions
 -- Every column of every table, exactly: a new column must be reviewed here
@@ -139,7 +139,8 @@ select is_empty(
 -- ========================================================== role memberships
 select is_empty(
   $$ select pg_catalog.pg_get_userbyid(m.roleid) from pg_catalog.pg_auth_members m
-     where pg_catalog.pg_get_userbyid(m.member) in ('iam_anon', 'iam_authenticated', 'iam_definer') $$,
+     where pg_catalog.pg_get_userbyid(m.member)
+           in ('iam_anon', 'iam_authenticated', 'iam_definer', 'iam_deleter') $$,
   'the iam_* roles are members of no role'
 );
 select is_empty(
@@ -149,8 +150,14 @@ select is_empty(
   'only the role that owns schema iam may become iam_definer'
 );
 select is_empty(
+  $$ select pg_catalog.pg_get_userbyid(m.member) from pg_catalog.pg_auth_members m
+     where m.roleid = 'iam_deleter'::regrole
+       and m.member <> (select nspowner from pg_catalog.pg_namespace where nspname = 'iam') $$,
+  'only the role that owns schema iam may become iam_deleter'
+);
+select is_empty(
   $$ select r.rolname from pg_catalog.pg_roles r
-     where r.rolname in ('iam_anon', 'iam_authenticated', 'iam_definer')
+     where r.rolname in ('iam_anon', 'iam_authenticated', 'iam_definer', 'iam_deleter')
        and (r.rolcanlogin or r.rolsuper or r.rolbypassrls or r.rolinherit) $$,
   'the iam_* roles cannot log in, are not superusers, do not bypass RLS, inherit nothing'
 );
@@ -178,13 +185,31 @@ select throws_ok(
   $$ insert into iam.projects (name) values ('Gemini') $$, '42501', null,
   'a deactivated user cannot create a project');
 select is_empty(
-  $$ delete from iam.projects where id = 'aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1' returning id $$,
+  $$ select 1 from iam.delete_project('aaaaaaaa-aaaa-4aaa-8aaa-0000000000f1') where deleted $$,
   'a deactivated ORG_ADMIN deletes nothing');
 select is_empty($$ select * from iam.my_organizations(10) $$,
   'a deactivated user lists no organization');
 select is_empty(
   $$ select * from iam.switch_organization('aaaaaaaa-aaaa-4aaa-8aaa-000000000000') $$,
   'a deactivated user cannot switch into their organization');
+
+-- ================================================================= LOCK TABLE
+-- Any role with table-level UPDATE, DELETE or TRUNCATE may take every lock
+-- mode; ACCESS EXCLUSIVE in an open transaction would stall every tenant.
+-- Requests delete through functions instead, so even an active member is
+-- refused (42501) before any lock is taken.
+set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002';
+select throws_ok($$ lock table iam.projects in access exclusive mode nowait $$, '42501', null,
+  'a member cannot lock iam.projects against every tenant');
+select throws_ok($$ lock table iam.organizations in access exclusive mode nowait $$, '42501',
+  null, 'a member cannot lock iam.organizations against every tenant');
+select throws_ok(
+  $$ lock table iam.organization_memberships in share row exclusive mode nowait $$, '42501',
+  null, 'a member cannot lock iam.organization_memberships against every tenant''s writes');
+select throws_ok($$ lock table iam.invitations in exclusive mode nowait $$, '42501', null,
+  'a member cannot lock iam.invitations against every tenant');
+select throws_ok($$ lock table iam.sessions in share mode nowait $$, '42501', null,
+  'a member cannot lock iam.sessions against every sign-in');
 
 select * from finish();
 rollback;

@@ -103,7 +103,7 @@ select throws_ok($$ select * from iam.refresh_tokens $$, '42501', null,
 select throws_ok($$ update iam.sessions set expires_at = now() + interval '10 years' $$,
   '42501', null, 'nobody extends a session through the table');
 select is_empty(
-  $$ delete from iam.sessions where id = current_setting('iam.s3')::uuid returning id $$,
+  $$ select 1 where iam.end_session(current_setting('iam.s3')::uuid) $$,
   'ORG_ADMIN cannot end another user''s session');
 
 -- ================================================================== newcomer
@@ -123,7 +123,7 @@ select is_empty(
   $$ select * from iam.switch_session_organization('aaaaaaaa-aaaa-4aaa-8aaa-000000000000', 'x') $$,
   'switching the session into a foreign organization gives nothing');
 select isnt_empty(
-  $$ delete from iam.sessions where id = current_setting('iam.s3')::uuid returning id $$,
+  $$ select 1 where iam.end_session(current_setting('iam.s3')::uuid) $$,
   'a user ends their own session (logout)');
 select throws_ok(
   $$ select is_live from iam.request_session(iam.current_user_id(), iam.current_session_id()) $$,

@@ -126,13 +126,14 @@ set local iam.org_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000000';
 set local iam.request_id = 'pgtap-2';
 update iam.organization_memberships set role = 'ORG_USER'
   where user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001';
-delete from iam.organization_memberships where user_id = 'cccccccc-cccc-4ccc-8ccc-000000000001';
-delete from iam.projects where name = 'Gemini';
+select iam.remove_member('cccccccc-cccc-4ccc-8ccc-000000000001');
+select iam.delete_project(p.id) from iam.projects as p where p.name = 'Gemini';
 -- An invitation revoked: the ORG_ADMIN deletes it while it is pending.
 insert into iam.invitations (email, role, token_hash, expires_at)
   values ('revoked@pgtap.invalid', 'ORG_USER', iam.invitation_token_hash('pgtap-revoked'),
           now() + interval '1 day');
-delete from iam.invitations where email = 'revoked@pgtap.invalid';
+select iam.revoke_invitation(i.id) from iam.invitations as i
+  where i.email = 'revoked@pgtap.invalid';
 
 select results_eq(
   $$ select action, actor_user_id::text, request_id,

@@ -92,6 +92,8 @@ select throws_ok(
 select results_eq(
   $$ select count(*)::int from iam.invitations $$, array[2],
   'ORG_ADMIN lists the organization''s two invitations');
+select set_config('iam.invited', (select id::text from iam.invitations
+                                  where email = 'nobody@pgtap.invalid'), true);
 select throws_ok(
   $$ update iam.invitations set accepted_at = now() $$,
   '42501', null, 'ORG_ADMIN cannot mark an invitation accepted');
@@ -107,7 +109,8 @@ select throws_ok(
      values ('friend@pgtap.invalid', 'ORG_ADMIN', iam.invitation_token_hash('pgtap-u'),
              now() + interval '1 day') $$,
   '42501', null, 'ORG_USER cannot invite');
-select is_empty($$ delete from iam.invitations returning id $$, 'ORG_USER revokes nothing');
+select is(iam.revoke_invitation(current_setting('iam.invited')::uuid), false,
+  'ORG_USER revokes nothing');
 select throws_ok($$ select iam.require_org_admin() $$, '42501', null,
   'ORG_USER is refused the invitation list');
 
@@ -123,7 +126,7 @@ select throws_ok(
 set local iam.user_id = 'bbbbbbbb-bbbb-4bbb-8bbb-000000000001';
 select is_empty($$ select id from iam.invitations $$,
   'B''s admin claiming organization A sees none of its invitations');
-select is_empty($$ delete from iam.invitations returning id $$,
+select is(iam.revoke_invitation(current_setting('iam.invited')::uuid), false,
   'B''s admin claiming organization A revokes nothing');
 set local iam.org_id = 'bbbbbbbb-bbbb-4bbb-8bbb-000000000000';
 select is_empty($$ select id from iam.invitations $$,
@@ -176,7 +179,8 @@ set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000002';
 select is_empty(
   $$ update iam.organizations set name = 'renamed' returning id $$,
   'ORG_USER cannot rename the organization');
-select is_empty($$ delete from iam.organizations returning id $$,
+select is_empty(
+  $$ select 1 from iam.delete_organization('aaaaaaaa-aaaa-4aaa-8aaa-000000000000') where deleted $$,
   'ORG_USER cannot delete the organization');
 
 set local iam.user_id = 'aaaaaaaa-aaaa-4aaa-8aaa-000000000001';
@@ -185,9 +189,9 @@ select results_eq(
   $$ values ('pgTAP A renamed') $$,
   'ORG_ADMIN renames the active organization');
 select results_eq(
-  $$ delete from iam.organizations returning id $$,
-  $$ values ('aaaaaaaa-aaaa-4aaa-8aaa-000000000000'::uuid) $$,
-  'ORG_ADMIN deletes the active organization, and only it');
+  $$ select deleted, visible from iam.delete_organization('aaaaaaaa-aaaa-4aaa-8aaa-000000000000') $$,
+  $$ values (true, true) $$,
+  'ORG_ADMIN deletes the active organization');
 
 reset role;
 select results_eq(

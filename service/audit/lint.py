@@ -14,7 +14,8 @@ rules:
   some index, so a policy never forces a sequential scan;
 - the runtime roles are not superusers, have no BYPASSRLS and own nothing
   in iam (an owner skips RLS unless it is forced);
-- no policy for a request role (or PUBLIC) is always true or always false;
+- no policy for a request role, iam_deleter (which runs the requests'
+  deletes) or PUBLIC is always true or always false;
 - one permissive policy per table, role and command (several are ORed and
   each is evaluated: a loose one silently widens the others);
 - no bare current_setting() in a policy (read the context through the
@@ -53,6 +54,9 @@ RUNTIME_ROLES = ("iam_anon", "iam_authenticated", "iam_definer", "iam_deleter")
 # leave the callers' checks behind.
 DEFINER_ROLES = ("iam_definer", "iam_deleter")
 REQUEST_ROLES = ("iam_anon", "iam_authenticated")
+# The roles whose policies decide what a request may do: the request roles,
+# and iam_deleter, which the request's deletes run as (with its context).
+ACTING_FOR_REQUESTS = (*REQUEST_ROLES, "iam_deleter")
 UNGOVERNED = ("TRUNCATE", "REFERENCES", "TRIGGER")
 # Table-level privileges that also allow every LOCK TABLE mode (TRUNCATE,
 # the fourth, is flagged as ungoverned already; MAINTAIN exists from 17 on).
@@ -258,7 +262,7 @@ def _request_policies(conn: Conn) -> list[tuple[str, str, bool, str, list[str], 
     return [
         (t, n, perm, cmd, roles, using or "", check or "")
         for t, n, perm, cmd, roles, using, check in conn.execute(_REQUEST_POLICIES).fetchall()
-        if "PUBLIC" in roles or set(roles) & set(REQUEST_ROLES)
+        if "PUBLIC" in roles or set(roles) & set(ACTING_FOR_REQUESTS)
     ]
 
 
@@ -285,7 +289,11 @@ def _several_permissive(conn: Conn, findings: list[str]) -> None:
     for table, name, permissive, command, roles, _, _ in _request_policies(conn):
         if not permissive:
             continue
-        targets = REQUEST_ROLES if "PUBLIC" in roles else [r for r in roles if r in REQUEST_ROLES]
+        targets = (
+            ACTING_FOR_REQUESTS
+            if "PUBLIC" in roles
+            else [r for r in roles if r in ACTING_FOR_REQUESTS]
+        )
         commands = ("SELECT", "INSERT", "UPDATE", "DELETE") if command == "ALL" else (command,)
         for role in targets:
             for each in commands:

@@ -49,6 +49,9 @@ FLAWS = {
             "iam.organizations: 2 permissive SELECT policies for iam_authenticated"
             ' ("Anyone reads organizations", "Members can read their active organization");'
             " they are ORed, so the loosest one decides: merge them into one",
+            "iam.organizations: 2 permissive SELECT policies for iam_deleter"
+            ' ("Anyone reads organizations", "Members can read their active organization");'
+            " they are ORed, so the loosest one decides: merge them into one",
         ],
     ),
     "RLS not forced": (
@@ -118,11 +121,33 @@ FLAWS = {
             " (select iam.current_user_id()) or (select iam.current_org_id())"
         ],
     ),
+    # What `grant all` gives besides the commands RLS governs (and, from 17 on, MAINTAIN).
     "grant all includes TRUNCATE": (
-        "grant all on iam.projects to iam_authenticated",
+        "grant select, insert, update, delete, truncate, references, trigger on iam.projects"
+        " to iam_authenticated",
         [
             "iam.projects: REFERENCES, TRIGGER, TRUNCATE granted to iam_authenticated; row"
-            " level security does not govern these, revoke them"
+            " level security does not govern these, revoke them",
+            "iam.projects: table-level DELETE, UPDATE granted to iam_authenticated, which lets"
+            " it LOCK the table in ACCESS EXCLUSIVE mode and stall every tenant; grant UPDATE by"
+            " column and delete through a SECURITY DEFINER function owned by iam_deleter",
+        ],
+    ),
+    "table-level DELETE for a request role": (
+        "grant delete on iam.sessions to iam_authenticated",
+        [
+            "iam.sessions: table-level DELETE granted to iam_authenticated, which lets it LOCK"
+            " the table in ACCESS EXCLUSIVE mode and stall every tenant; grant UPDATE by column"
+            " and delete through a SECURITY DEFINER function owned by iam_deleter"
+        ],
+    ),
+    "always-true delete policy for the role that runs requests' deletes": (
+        'alter policy "Admins can remove members, and members can leave"'
+        " on iam.organization_memberships using (true)",
+        [
+            'iam.organization_memberships policy "Admins can remove members, and members can'
+            ' leave": USING is always true for a request role; every row of every organization'
+            " passes"
         ],
     ),
     "secret column readable by a request role": (
@@ -151,7 +176,7 @@ FLAWS = {
         "alter function iam.member_role() owner to current_user",
         [
             "function iam.member_role(): SECURITY DEFINER owned by postgres, a superuser, so no"
-            " policy applies inside it; give it to iam_definer"
+            " policy applies inside it; give it to iam_definer (or iam_deleter, for a delete)"
         ],
     ),
     "invoker function with mutable search_path": (
