@@ -2036,6 +2036,41 @@ CREATE POLICY "Definer functions can update password hashes" ON iam.users FOR UP
 
 
 --
+-- Name: sessions Deletes find the caller's own sessions; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Deletes find the caller's own sessions" ON iam.sessions FOR SELECT TO iam_deleter USING ((user_id = ( SELECT iam.current_user_id() AS current_user_id)));
+
+
+--
+-- Name: invitations Deletes find the invitations admins can read; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Deletes find the invitations admins can read" ON iam.invitations FOR SELECT TO iam_deleter USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role() AS member_role) = 'ORG_ADMIN'::iam.org_role)));
+
+
+--
+-- Name: organization_memberships Deletes find the memberships members can read; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Deletes find the memberships members can read" ON iam.organization_memberships FOR SELECT TO iam_deleter USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role() AS member_role) IS NOT NULL)));
+
+
+--
+-- Name: organizations Deletes find the organization members can read; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Deletes find the organization members can read" ON iam.organizations FOR SELECT TO iam_deleter USING (((id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role() AS member_role) IS NOT NULL)));
+
+
+--
+-- Name: projects Deletes find the projects members can read; Type: POLICY; Schema: iam; Owner: -
+--
+
+CREATE POLICY "Deletes find the projects members can read" ON iam.projects FOR SELECT TO iam_deleter USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role() AS member_role) IS NOT NULL)));
+
+
+--
 -- Name: organizations Members can read their active organization; Type: POLICY; Schema: iam; Owner: -
 --
 

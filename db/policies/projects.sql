@@ -24,9 +24,18 @@ grant update (name, description) on iam.projects to iam_authenticated;
 
 -- --------------------------------------------------------- policies
 -- Every member, whatever the role, reads the active organization's projects.
--- iam.delete_project() finds the project to delete through this policy too.
 create policy "Members can read their organization's projects"
-  on iam.projects for select to iam_authenticated, iam_deleter
+  on iam.projects for select to iam_authenticated
+  using (
+    organization_id = (select iam.current_org_id())
+    and (select iam.member_role()) is not null
+  );
+
+-- iam.delete_project() finds the project to delete, and tells a refused
+-- delete (403) from a hidden project (404), through exactly the caller's
+-- read policy above (the same USING; the catalog tests compare them).
+create policy "Deletes find the projects members can read"
+  on iam.projects for select to iam_deleter
   using (
     organization_id = (select iam.current_org_id())
     and (select iam.member_role()) is not null

@@ -6,7 +6,7 @@ begin;
 set local client_min_messages = warning;
 create extension if not exists pgtap;
 
-select plan(63);
+select plan(64);
 
 -- ------------------------------------------------------------- tables
 select has_schema('iam');
@@ -53,6 +53,7 @@ select policies_are('iam', 'organizations', array[
   'Members can read their active organization',
   'Admins can rename their organization',
   'Admins can delete their organization',
+  'Deletes find the organization members can read',
   'Definer functions can read organizations',
   'Definer functions can create organizations'
 ]);
@@ -66,6 +67,7 @@ select policies_are('iam', 'organization_memberships', array[
   'Members can read their organization''s memberships',
   'Admins can change roles in their organization',
   'Admins can remove members, and members can leave',
+  'Deletes find the memberships members can read',
   'Definer functions can read memberships',
   'Definer functions can create memberships'
 ]);
@@ -73,6 +75,7 @@ select policies_are('iam', 'invitations', array[
   'Admins can read their organization''s invitations',
   'Admins can invite into their organization',
   'Admins can revoke their organization''s invitations',
+  'Deletes find the invitations admins can read',
   'Definer functions can read invitations',
   'Definer functions can mark invitations accepted',
   'Definer functions can purge expired invitations'
@@ -81,12 +84,11 @@ select policies_are('iam', 'projects', array[
   'Members can read their organization''s projects',
   'Admins and users can create projects in their organization',
   'Admins and users can edit their organization''s projects',
-  'Admins can delete their organization''s projects'
+  'Admins can delete their organization''s projects',
+  'Deletes find the projects members can read'
 ]);
 
--- Each policy covers one command for one named role; a SELECT policy may
--- name iam_deleter too, which runs the requests' deletes under it (the
--- delete functions find the rows a request may see, no others).
+-- Each policy covers one command for one named role.
 select results_eq(
   $$ select tablename::text collate "default", cmd, roles::text[] collate "default"
      from pg_catalog.pg_policies
@@ -100,22 +102,26 @@ select results_eq(
             ('invitations', 'DELETE', array['iam_definer']),
             ('invitations', 'DELETE', array['iam_deleter']),
             ('invitations', 'INSERT', array['iam_authenticated']),
-            ('invitations', 'SELECT', array['iam_authenticated', 'iam_deleter']),
+            ('invitations', 'SELECT', array['iam_authenticated']),
             ('invitations', 'SELECT', array['iam_definer']),
+            ('invitations', 'SELECT', array['iam_deleter']),
             ('invitations', 'UPDATE', array['iam_definer']),
             ('organization_memberships', 'DELETE', array['iam_deleter']),
             ('organization_memberships', 'INSERT', array['iam_definer']),
-            ('organization_memberships', 'SELECT', array['iam_authenticated', 'iam_deleter']),
+            ('organization_memberships', 'SELECT', array['iam_authenticated']),
             ('organization_memberships', 'SELECT', array['iam_definer']),
+            ('organization_memberships', 'SELECT', array['iam_deleter']),
             ('organization_memberships', 'UPDATE', array['iam_authenticated']),
             ('organizations', 'DELETE', array['iam_deleter']),
             ('organizations', 'INSERT', array['iam_definer']),
-            ('organizations', 'SELECT', array['iam_authenticated', 'iam_deleter']),
+            ('organizations', 'SELECT', array['iam_authenticated']),
             ('organizations', 'SELECT', array['iam_definer']),
+            ('organizations', 'SELECT', array['iam_deleter']),
             ('organizations', 'UPDATE', array['iam_authenticated']),
             ('projects', 'DELETE', array['iam_deleter']),
             ('projects', 'INSERT', array['iam_authenticated']),
-            ('projects', 'SELECT', array['iam_authenticated', 'iam_deleter']),
+            ('projects', 'SELECT', array['iam_authenticated']),
+            ('projects', 'SELECT', array['iam_deleter']),
             ('projects', 'UPDATE', array['iam_authenticated']),
             ('refresh_tokens', 'INSERT', array['iam_definer']),
             ('refresh_tokens', 'SELECT', array['iam_definer']),
@@ -123,14 +129,26 @@ select results_eq(
             ('sessions', 'DELETE', array['iam_definer']),
             ('sessions', 'DELETE', array['iam_deleter']),
             ('sessions', 'INSERT', array['iam_definer']),
-            ('sessions', 'SELECT', array['iam_authenticated', 'iam_deleter']),
+            ('sessions', 'SELECT', array['iam_authenticated']),
             ('sessions', 'SELECT', array['iam_definer']),
+            ('sessions', 'SELECT', array['iam_deleter']),
             ('sessions', 'UPDATE', array['iam_definer']),
             ('users', 'INSERT', array['iam_definer']),
             ('users', 'SELECT', array['iam_authenticated']),
             ('users', 'SELECT', array['iam_definer']),
             ('users', 'UPDATE', array['iam_definer']) $$,
   'each policy names its command and its role'
+);
+-- The delete functions find rows through exactly what the caller may read:
+-- iam_deleter's SELECT policy of a table reads as the request's.
+select is_empty(
+  $$ select d.polrelid::regclass from pg_catalog.pg_policy d
+     where d.polcmd = 'r' and d.polroles = array['iam_deleter'::regrole::oid]
+       and pg_catalog.pg_get_expr(d.polqual, d.polrelid) is distinct from
+           (select pg_catalog.pg_get_expr(a.polqual, a.polrelid) from pg_catalog.pg_policy a
+            where a.polrelid = d.polrelid and a.polcmd = 'r'
+              and a.polroles = array['iam_authenticated'::regrole::oid]) $$,
+  'iam_deleter reads each table through the same USING as a request'
 );
 select is_empty(
   $$ select p.polname from pg_catalog.pg_policy p

@@ -50,7 +50,7 @@ FLAWS = {
             ' ("Anyone reads organizations", "Members can read their active organization");'
             " they are ORed, so the loosest one decides: merge them into one",
             "iam.organizations: 2 permissive SELECT policies for iam_deleter"
-            ' ("Anyone reads organizations", "Members can read their active organization");'
+            ' ("Anyone reads organizations", "Deletes find the organization members can read");'
             " they are ORed, so the loosest one decides: merge them into one",
         ],
     ),

@@ -295,6 +295,26 @@ def test_iam_definer_cannot_create_objects_outside_schema_iam(conn: Conn) -> Non
     assert row == (False, False)
 
 
+@pytest.mark.parametrize(
+    "table", ["projects", "organizations", "organization_memberships", "invitations", "sessions"]
+)
+def test_deletes_find_rows_through_exactly_what_the_caller_may_read(
+    conn: Conn, table: str
+) -> None:
+    """iam_deleter's SELECT policy repeats the request's: a row hidden from the
+    caller stays hidden from their delete (404), a visible one is refused (403)."""
+    rows = conn.execute(
+        "select pg_get_userbyid(r), pg_get_expr(p.polqual, p.polrelid)"
+        " from pg_catalog.pg_policy p, unnest(p.polroles) r"
+        " where p.polrelid = %s::regclass and p.polcmd = 'r'"
+        " and pg_get_userbyid(r) in ('iam_authenticated', 'iam_deleter')",
+        (f"iam.{table}",),
+    ).fetchall()
+    using = dict(rows)
+    assert set(using) == {"iam_authenticated", "iam_deleter"}
+    assert using["iam_deleter"] == using["iam_authenticated"]
+
+
 def test_iam_deleter_creates_nothing_anywhere(conn: Conn) -> None:
     # It held CREATE on iam only while the migration handed it its functions.
     row = conn.execute(

@@ -189,7 +189,7 @@ def assert_migrated_as_owner(owner: Owner, reference: TestDatabase) -> None:
         assert (enabled, forced) == (True, True), f"iam.{name}: RLS not enabled and forced"
         assert table_owner == owner.login.name, f"iam.{name} is owned by {table_owner}"
     assert definers, "the migration created no SECURITY DEFINER function"
-    assert {fn_owner for _, fn_owner in definers} == {"iam_definer"}
+    assert {fn_owner for _, fn_owner in definers} == {"iam_definer", "iam_deleter"}
     assert policies(owner.login.conninfo) == policies(reference.conninfo)
 
 

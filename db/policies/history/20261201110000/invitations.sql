@@ -40,9 +40,17 @@ grant update (accepted_at, accepted_by_user_id) on iam.invitations to iam_define
 -- --------------------------------------------------------- policies
 -- Only an ORG_ADMIN of the active organization sees its invitations (never
 -- their tokens: see the grants). Other members see none.
--- iam.revoke_invitation() finds the invitation through this policy too.
 create policy "Admins can read their organization's invitations"
-  on iam.invitations for select to iam_authenticated, iam_deleter
+  on iam.invitations for select to iam_authenticated
+  using (
+    organization_id = (select iam.current_org_id())
+    and (select iam.member_role()) = 'ORG_ADMIN'
+  );
+
+-- iam.revoke_invitation() finds the invitation through exactly the caller's
+-- read policy above (the same USING; the catalog tests compare them).
+create policy "Deletes find the invitations admins can read"
+  on iam.invitations for select to iam_deleter
   using (
     organization_id = (select iam.current_org_id())
     and (select iam.member_role()) = 'ORG_ADMIN'

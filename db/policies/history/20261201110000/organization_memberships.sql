@@ -31,9 +31,18 @@ grant select, insert on iam.organization_memberships to iam_definer;
 
 -- --------------------------------------------------------- policies
 -- Every member, whatever the role, sees the members of the active organization.
--- iam.remove_member() finds the membership through this policy too.
 create policy "Members can read their organization's memberships"
-  on iam.organization_memberships for select to iam_authenticated, iam_deleter
+  on iam.organization_memberships for select to iam_authenticated
+  using (
+    organization_id = (select iam.current_org_id())
+    and (select iam.member_role()) is not null
+  );
+
+-- iam.remove_member() finds the membership, and tells 403 from 404, through
+-- exactly the caller's read policy above (the same USING; the catalog tests
+-- compare them).
+create policy "Deletes find the memberships members can read"
+  on iam.organization_memberships for select to iam_deleter
   using (
     organization_id = (select iam.current_org_id())
     and (select iam.member_role()) is not null

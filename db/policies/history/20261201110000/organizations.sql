@@ -28,9 +28,15 @@ grant select, insert on iam.organizations to iam_definer;
 -- --------------------------------------------------------- policies
 -- Members see the organization they act in, and no other: listing one's
 -- other organizations goes through iam.my_organizations().
--- iam.delete_organization() finds the organization through this policy too.
 create policy "Members can read their active organization"
-  on iam.organizations for select to iam_authenticated, iam_deleter
+  on iam.organizations for select to iam_authenticated
+  using (id = (select iam.current_org_id()) and (select iam.member_role()) is not null);
+
+-- iam.delete_organization() finds the organization, and tells 403 from 404,
+-- through exactly the caller's read policy above (the same USING; the
+-- catalog tests compare them).
+create policy "Deletes find the organization members can read"
+  on iam.organizations for select to iam_deleter
   using (id = (select iam.current_org_id()) and (select iam.member_role()) is not null);
 
 -- Only an ORG_ADMIN renames the active organization. USING hides it from

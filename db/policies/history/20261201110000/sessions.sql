@@ -34,10 +34,16 @@ grant select, insert, delete on iam.sessions to iam_definer;
 grant update (organization_id, last_used_at) on iam.sessions to iam_definer;
 
 -- --------------------------------------------------------- policies
--- A user reads their own sessions, and no one else's. The functions that end
--- sessions find them through this policy too.
+-- A user reads their own sessions, and no one else's.
 create policy "Users can read their own sessions"
-  on iam.sessions for select to iam_authenticated, iam_deleter
+  on iam.sessions for select to iam_authenticated
+  using (user_id = (select iam.current_user_id()));
+
+-- iam.end_session() and iam.end_other_sessions() find the sessions to end
+-- through exactly the caller's read policy above (the same USING; the
+-- catalog tests compare them).
+create policy "Deletes find the caller's own sessions"
+  on iam.sessions for select to iam_deleter
   using (user_id = (select iam.current_user_id()));
 
 -- A user ends their own sessions (logout, revoking a device, the other
