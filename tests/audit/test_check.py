@@ -159,6 +159,23 @@ DRIFTS: dict[str, tuple[str, str, list[str]]] = {
             " the database has: granted"
         ],
     ),
+    "deleter role granted to a request role": (
+        "grant iam_deleter to iam_authenticated",
+        "revoke iam_deleter from iam_authenticated",
+        [
+            "role iam_authenticated member of iam_deleter: not in the files;"
+            " the database has: granted"
+        ],
+    ),
+    "table-level delete given back to a request role": (
+        "grant delete on iam.projects to iam_authenticated",
+        "revoke delete on iam.projects from iam_authenticated",
+        [
+            "grant on table iam.projects to iam_authenticated: differs",
+            "    the files say:    SELECT",
+            "    the database has: DELETE, SELECT",
+        ],
+    ),
     "last-admin trigger dropped": (
         "drop trigger organization_memberships_keep_last_admin on iam.organization_memberships",
         "",

@@ -256,6 +256,14 @@ ROLE_FLAWS = {
             " row level security; SET ROLE iam_definer would leave the policies behind: revoke it"
         ],
     ),
+    "request role member of the role that runs the deletes": (
+        "grant iam_deleter to iam_authenticated",
+        "revoke iam_deleter from iam_authenticated",
+        [
+            "role iam_authenticated: is a member of iam_deleter, which owns iam objects or skips"
+            " row level security; SET ROLE iam_deleter would leave the policies behind: revoke it"
+        ],
+    ),
 }
 
 

@@ -298,9 +298,7 @@ def test_iam_definer_cannot_create_objects_outside_schema_iam(conn: Conn) -> Non
 @pytest.mark.parametrize(
     "table", ["projects", "organizations", "organization_memberships", "invitations", "sessions"]
 )
-def test_deletes_find_rows_through_exactly_what_the_caller_may_read(
-    conn: Conn, table: str
-) -> None:
+def test_deletes_find_rows_through_exactly_what_the_caller_may_read(conn: Conn, table: str) -> None:
     """iam_deleter's SELECT policy repeats the request's: a row hidden from the
     caller stays hidden from their delete (404), a visible one is refused (403)."""
     rows = conn.execute(
