@@ -30,6 +30,9 @@ class HotQuery:
     name: str
     sql: str
     index: str  # the index every access to the table must use; "prefix_*": any such index
+    # The SECURITY DEFINER SQL function the statement calls, if any: EXPLAIN
+    # shows only the call, so its body is what gets explained, as its owner.
+    function: str | None = None
 
 
 HOT_QUERIES = (
@@ -37,7 +40,7 @@ HOT_QUERIES = (
     HotQuery("list after cursor", projects.LIST_AFTER, "projects_org_created_idx"),
     HotQuery("get by id", projects.GET, "projects_pkey"),
     HotQuery("update by id", projects.UPDATE, "projects_pkey"),
-    HotQuery("delete by id", projects.DELETE, "projects_pkey"),
+    HotQuery("delete by id", projects.DELETE, "projects_pkey", "iam.delete_project(uuid)"),
 )
 
 
@@ -115,6 +118,23 @@ class Access:
     index: str | None
 
 
+def explained(conn: Conn, query: HotQuery) -> tuple[str, str | None]:
+    """The statement to explain for query, and the role to explain it as (None: the
+    request's): a function's body, its arguments named as the call's parameters."""
+    if query.function is None:
+        return query.sql, None
+    row = conn.execute(
+        "select p.prosrc, p.proargnames[1:p.pronargs], pg_catalog.pg_get_userbyid(p.proowner)"
+        " from pg_catalog.pg_proc as p where p.oid = %s::regprocedure",
+        (query.function,),
+    ).fetchone()
+    assert row is not None
+    body, arguments, owner = row
+    for argument, param in zip(arguments, to_positional(query.sql)[1], strict=True):
+        body = re.sub(rf"\b{argument}\b", f"%({param})s", body)
+    return body.strip(), str(owner)
+
+
 def explain(
     conn: Conn,
     query: str,
@@ -123,10 +143,14 @@ def explain(
     org_id: uuid.UUID,
     *,
     generic: bool,
+    role: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON plan of query as iam_authenticated for (user_id, org_id); nothing is executed."""
+    """The JSON plan of query as iam_authenticated (or role) for (user_id, org_id);
+    nothing is executed."""
     with conn.transaction(force_rollback=True):
         conn.execute(SET_TENANT_CONTEXT_ONLY, tenant_context(user_id, org_id, 5000))
+        if role is not None:
+            conn.execute(sql.SQL("set local role {}").format(sql.Identifier(role)))
         if not generic:
             row = conn.execute(f"explain (format json) {query}", params).fetchone()
         else:

@@ -62,13 +62,15 @@ def _params(conn: psycopg.Connection[Any], query: plans.HotQuery, org: int) -> d
 def _accesses(
     conn: psycopg.Connection[Any], query: plans.HotQuery, org: int, *, generic: bool
 ) -> list[plans.Access]:
+    statement, role = plans.explained(conn, query)
     tree = plans.explain(
         conn,
-        query.sql,
+        statement,
         _params(conn, query, org),
         user_id(admin_of(org)),
         org_id(org),
         generic=generic,
+        role=role,
     )
     return plans.project_accesses(tree)
 

@@ -79,6 +79,23 @@ def test_a_rolled_back_database_checks_clean_works_and_migrates_again(
     assert _matrix(migrated) == EXPECTED_MATRIX
 
 
+# Request roles lost table-level DELETE here; before, they deleted with plain SQL.
+DELETE_FUNCTIONS_VERSION = "20261201110000"
+DELETES = ("delete_project", "revoke_invitation", "remove_member", "delete_organization")
+
+
+def test_the_matrix_measures_the_same_deletes_before_the_delete_functions(migrated: str) -> None:
+    """Rolled back past them, the matrix measures plain deletes instead, with the same outcome."""
+    url = conninfo_to_url(migrated)
+    newest = _matrix(migrated)
+    while (applied_version(migrated) or "") >= DELETE_FUNCTIONS_VERSION:
+        assert rollback(migrated, url) == 0
+    before = _matrix(migrated)
+    assert isinstance(newest, dict) and isinstance(before, dict)
+    for action in (*DELETES, "leave_organization"):
+        assert before["matrix"][action] == newest["matrix"][action], action
+
+
 def test_the_newest_policy_set_is_the_current_policy_files() -> None:
     """A migration that changes access records the set it ends with (docs/dba.md)."""
     history = policy_history()
