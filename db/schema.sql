@@ -410,6 +410,61 @@ $$;
 
 
 --
+-- Name: delete_organization(uuid); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.delete_organization(p_id uuid, OUT deleted boolean, OUT visible boolean) RETURNS record
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with gone as (delete from iam.organizations as o where o.id = p_id returning 1)
+  select exists (select 1 from gone),
+         exists (select 1 from iam.organizations as o where o.id = p_id)
+$$;
+
+
+--
+-- Name: delete_project(uuid); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.delete_project(p_id uuid, OUT deleted boolean, OUT visible boolean) RETURNS record
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with gone as (delete from iam.projects as p where p.id = p_id returning 1)
+  select exists (select 1 from gone), exists (select 1 from iam.projects as p where p.id = p_id)
+$$;
+
+
+--
+-- Name: end_other_sessions(); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.end_other_sessions() RETURNS bigint
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with gone as (
+    delete from iam.sessions as s where s.id is distinct from iam.current_session_id() returning 1
+  )
+  select count(*) from gone
+$$;
+
+
+--
+-- Name: end_session(uuid); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.end_session(p_id uuid) RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with gone as (delete from iam.sessions as s where s.id = p_id returning 1)
+  select exists (select 1 from gone)
+$$;
+
+
+--
 -- Name: invitation_token_hash(text); Type: FUNCTION; Schema: iam; Owner: -
 --
 
@@ -876,6 +931,22 @@ $$;
 
 
 --
+-- Name: remove_member(uuid); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.remove_member(p_user_id uuid, OUT deleted boolean, OUT visible boolean) RETURNS record
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with gone as (
+    delete from iam.organization_memberships as m where m.user_id = p_user_id returning 1
+  )
+  select exists (select 1 from gone),
+         exists (select 1 from iam.organization_memberships as m where m.user_id = p_user_id)
+$$;
+
+
+--
 -- Name: request_caller(uuid, uuid); Type: FUNCTION; Schema: iam; Owner: -
 --
 
@@ -921,6 +992,21 @@ begin
       using errcode = 'insufficient_privilege';
   end if;
 end
+$$;
+
+
+--
+-- Name: revoke_invitation(uuid); Type: FUNCTION; Schema: iam; Owner: -
+--
+
+CREATE FUNCTION iam.revoke_invitation(p_id uuid) RETURNS boolean
+    LANGUAGE sql SECURITY DEFINER
+    SET search_path TO ''
+    AS $$
+  with gone as (
+    delete from iam.invitations as i where i.id = p_id and i.accepted_at is null returning 1
+  )
+  select exists (select 1 from gone)
 $$;
 
 
@@ -1783,14 +1869,14 @@ CREATE POLICY "Admins can change roles in their organization" ON iam.organizatio
 -- Name: organizations Admins can delete their organization; Type: POLICY; Schema: iam; Owner: -
 --
 
-CREATE POLICY "Admins can delete their organization" ON iam.organizations FOR DELETE TO iam_authenticated USING (((id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
+CREATE POLICY "Admins can delete their organization" ON iam.organizations FOR DELETE TO iam_deleter USING (((id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
 
 
 --
 -- Name: projects Admins can delete their organization's projects; Type: POLICY; Schema: iam; Owner: -
 --
 
-CREATE POLICY "Admins can delete their organization's projects" ON iam.projects FOR DELETE TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
+CREATE POLICY "Admins can delete their organization's projects" ON iam.projects FOR DELETE TO iam_deleter USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
 
 
 --
@@ -1818,7 +1904,7 @@ CREATE POLICY "Admins can read their organization's invitations" ON iam.invitati
 -- Name: organization_memberships Admins can remove members, and members can leave; Type: POLICY; Schema: iam; Owner: -
 --
 
-CREATE POLICY "Admins can remove members, and members can leave" ON iam.organization_memberships FOR DELETE TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ((( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role) OR ((user_id = ( SELECT iam.current_user_id() AS current_user_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) IS NOT NULL)))));
+CREATE POLICY "Admins can remove members, and members can leave" ON iam.organization_memberships FOR DELETE TO iam_deleter USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND ((( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role) OR ((user_id = ( SELECT iam.current_user_id() AS current_user_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) IS NOT NULL)))));
 
 
 --
@@ -1832,7 +1918,7 @@ CREATE POLICY "Admins can rename their organization" ON iam.organizations FOR UP
 -- Name: invitations Admins can revoke their organization's invitations; Type: POLICY; Schema: iam; Owner: -
 --
 
-CREATE POLICY "Admins can revoke their organization's invitations" ON iam.invitations FOR DELETE TO iam_authenticated USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
+CREATE POLICY "Admins can revoke their organization's invitations" ON iam.invitations FOR DELETE TO iam_deleter USING (((organization_id = ( SELECT iam.current_org_id() AS current_org_id)) AND (( SELECT iam.member_role_for_write() AS member_role_for_write) = 'ORG_ADMIN'::iam.org_role)));
 
 
 --
@@ -2104,7 +2190,7 @@ CREATE POLICY "Members can read themselves and their organization's members" ON 
 -- Name: sessions Users can end their own sessions; Type: POLICY; Schema: iam; Owner: -
 --
 
-CREATE POLICY "Users can end their own sessions" ON iam.sessions FOR DELETE TO iam_authenticated USING ((user_id = ( SELECT iam.current_user_id() AS current_user_id)));
+CREATE POLICY "Users can end their own sessions" ON iam.sessions FOR DELETE TO iam_deleter USING ((user_id = ( SELECT iam.current_user_id() AS current_user_id)));
 
 
 --
@@ -2206,4 +2292,5 @@ INSERT INTO iam_migrations.schema_migrations (version) VALUES
     ('20261130160300'),
     ('20261130170000'),
     ('20261201100000'),
-    ('20261201100100');
+    ('20261201100100'),
+    ('20261201110000');

@@ -24,6 +24,7 @@ from tests.support.sql import (
     ORG_ADMIN,
     OTHER_ORG_ADMIN,
     REMOVE_MEMBER,
+    REVOKE_INVITATION,
     Conn,
     World,
     act_as,
@@ -337,7 +338,7 @@ def test_invitation_created_and_revoked_each_leave_one_event(conn: Conn, world: 
 
     mark = _mark(conn)
     act_as(conn, a.admin, a.org_id, request_id="req-revoke")
-    assert conn.execute("delete from iam.invitations where id = %s", (invitation,)).rowcount == 1
+    assert conn.execute(REVOKE_INVITATION, (invitation,)).rowcount == 1
     action, actor, _, target, changes, request_id = _one(_events_since(conn, a.org_id, mark))
     assert (action, actor, target, request_id) == (
         "invitation.revoked",
@@ -431,7 +432,7 @@ def test_no_event_holds_a_token_or_its_digest(conn: Conn, world: World) -> None:
     conn.execute("select * from iam.accept_invitation(%s)", (token,))
     revoked, _ = _invite_as_admin(conn, world, "revoked@example.com", REQUEST_ID)
     act_as(conn, a.admin, a.org_id)
-    conn.execute("delete from iam.invitations where id = %s", (revoked,))
+    assert conn.execute(REVOKE_INVITATION, (revoked,)).rowcount == 1
     act_as_owner(conn)
     texts = [
         str(row[0])
