@@ -209,7 +209,9 @@ def test_stateful_links_find_no_server_error_and_no_schema_violation(
 ) -> None:
     """Sequences that follow the document's links (create a project, then get, update and
     delete it; add a member, then change or remove them) as an ORG_ADMIN."""
-    base = schema.as_state_machine()
+    # Deleting the organization would leave every later call a 403 and no
+    # link to follow (tests/api and the stateful tenancy test delete it).
+    base = schema.exclude(operation_id="deleteOrganization").as_state_machine()
     # An organization of its own: the sequences may demote or remove its members.
     actor = register(client, "st-stateful")
     headers = actor.headers
