@@ -57,8 +57,8 @@ test:
 # Tests that drive server processes of their own (marker `processes`), the
 # HTTP fuzzers (`fuzz`) and the generated client (`client`) do not depend on
 # the session's server: `make test` runs them.
-# PYTEST_ARGS narrows it further (.ci/run leaves out what its PgBouncer pass runs
-# on the same server).
+# PYTEST_ARGS narrows it further (.ci/run names the SQL-level suites; its
+# PgBouncer pass runs the API suites on the same server).
 test-server: need-pg-url
 	TEST_DATABASE_URL="$(PG_URL)" pytest -m "not processes and not fuzz and not client" $(PYTEST_ARGS)
 
