@@ -171,9 +171,10 @@ READ_INVITATION_TOKENS = "select token_hash from iam.invitations"
 REVOKE_INVITATION = "select 1 where iam.revoke_invitation(%(invitation)s)"
 RENAME_ORGANIZATION = "update iam.organizations set name = 'matrix probe' where id = %(org)s"
 DELETE_ORGANIZATION = "select 1 from iam.delete_organization(%(org)s) where deleted"
+# No organization filter in the probes: the policies alone scope them to the
+# active organization, which is what the matrix measures.
 CHANGE_ROLE = (
-    "update iam.organization_memberships set role = 'ORG_USER'"
-    " where organization_id = %(org)s and user_id = %(co_admin)s"
+    "update iam.organization_memberships set role = 'ORG_USER' where user_id = %(co_admin)s"
 )
 REMOVE_MEMBER = "select 1 from iam.remove_member(%(co_admin)s) where deleted"
 CREATE_ORGANIZATION = "select id from iam.create_organization('matrix probe')"
@@ -183,13 +184,8 @@ LEAVE = "select 1 from iam.remove_member(%(me)s) where deleted"
 DELETE_PROJECT_BEFORE = "delete from iam.projects where id = %(project)s"
 REVOKE_INVITATION_BEFORE = "delete from iam.invitations where id = %(invitation)s"
 DELETE_ORGANIZATION_BEFORE = "delete from iam.organizations where id = %(org)s"
-REMOVE_MEMBER_BEFORE = (
-    "delete from iam.organization_memberships"
-    " where organization_id = %(org)s and user_id = %(co_admin)s"
-)
-LEAVE_BEFORE = (
-    "delete from iam.organization_memberships where organization_id = %(org)s and user_id = %(me)s"
-)
+REMOVE_MEMBER_BEFORE = "delete from iam.organization_memberships where user_id = %(co_admin)s"
+LEAVE_BEFORE = "delete from iam.organization_memberships where user_id = %(me)s"
 READ_AUDIT_EVENTS = "select id from iam.audit_events"
 # The log is append-only: nobody inserts, changes or deletes an event by hand.
 FORGE_AUDIT_EVENT = (
