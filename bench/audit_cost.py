@@ -35,20 +35,19 @@ import psutil  # type: ignore[import-untyped]
 import psycopg
 from psycopg import sql
 
-from bench import machine
+from bench import audit_http, machine
 from bench.audit_variants import Alternative, Migrated, alternatives
 from bench.database import BenchServer
 from bench.pgbench import (
     CONTEXT,
     PROJECT,
-    REQUEST_ID,
     Script,
     _typical_project,
     _typical_tenant,
     run_pgbench,
 )
 from bench.plan import Plan
-from bench.run import PlanCheck, check_audit_plans
+from bench.run import PlanCheck, Settings, check_audit_plans
 
 BEGIN = "<!-- audit-cost: begin (written by python -m bench.audit_cost) -->"
 END = "<!-- audit-cost: end -->"
@@ -232,6 +231,7 @@ def measure(
     results = [Measured(script.name) for script in scripts(plan)]
     try:
         for number in range(rounds):
+            remove_bench_writes(conninfo, plan)
             turn = number % len(configs)
             for config in configs[turn:] + configs[:turn]:
                 migrated.restore(conninfo)
@@ -282,13 +282,27 @@ def growth(conninfo: str) -> Growth:
     return Growth(int(row[0]), int(row[1]), int(row[2]))
 
 
+# The tables the measured writes change: rewritten compact after each cleanup.
+WRITTEN = ("iam.audit_events", "iam.projects", "iam.organization_memberships")
+
+
 def remove_bench_writes(conninfo: str, plan: Plan) -> None:
-    """Undo what the measurements wrote, triggers off, so each run starts from the seed."""
+    """Undo what the measurements wrote, triggers off, so each round starts from the seed.
+
+    Deleting leaves the deleted rows' space free all over the heaps, and
+    later inserts would fill it page by page across the whole table: hundreds
+    of megabytes after a few runs, so every insert read a page from outside
+    shared_buffers. An append-only log never has such holes (nothing is
+    deleted but a whole organization), so the tables are rewritten compact:
+    every round inserts at their ends, as the product does.
+    """
     set_triggers(conninfo, False)
     try:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute("delete from iam.projects where name like 'bench-%'")
-            conn.execute("delete from iam.audit_events where request_id = %s", (REQUEST_ID,))
+            # The seed writes without a request context: every event with a
+            # request id is a measurement's (pgbench's or the API's).
+            conn.execute("delete from iam.audit_events where request_id is not null")
             conn.execute(
                 "update iam.organization_memberships as m set role = 'ORG_USER'"
                 " from generate_series(1, %(n)s) as i"
@@ -296,6 +310,7 @@ def remove_bench_writes(conninfo: str, plan: Plan) -> None:
                 " and m.user_id = md5('u' || (%(n)s + i))::uuid and m.role <> 'ORG_USER'",
                 {"n": plan.organizations},
             )
+            conn.execute(f"vacuum (full, analyze) {', '.join(WRITTEN)}")
     finally:
         set_triggers(conninfo, True)
 
@@ -332,6 +347,8 @@ def render(
     results: list[Measured],
     size: Growth,
     checks: list[PlanCheck],
+    http: list[audit_http.HttpWrite],
+    http_connections: int,
 ) -> str:
     lines = [
         BEGIN,
@@ -360,6 +377,7 @@ def render(
         " pipelines; CPU added is the median of the rounds' ratios. On a machine whose cores"
         " are all busy, throughput follows CPU.",
         "",
+        *(audit_http.render(http, http_connections) if http else []),
         *_alternatives_table(results),
         f"Size: {size.events:,} events take {size.table_bytes / 2**20:,.1f} MiB of table and"
         f" {size.index_bytes / 2**20:,.1f} MiB of indexes, {size.bytes_per_event:,.0f} bytes"
@@ -402,6 +420,14 @@ def main(argv: list[str]) -> int:
         action="store_true",
         help="also measure the variants of bench/audit_variants.py in the same rounds",
     )
+    parser.add_argument(
+        "--http-connections", type=int, default=16, help="wrk connections for the API's writes (16)"
+    )
+    parser.add_argument(
+        "--no-http",
+        action="store_true",
+        help="skip the writes through the API (bench/audit_http.py)",
+    )
     parser.add_argument("--output", type=Path, default=Path("docs/performance.md"))
     parser.add_argument("--data-dir", type=Path, default=Path(".rls-iam-bench"))
     args = parser.parse_args(argv)
@@ -423,11 +449,33 @@ def main(argv: list[str]) -> int:
             alternatives=alternatives() if args.alternatives else (),
         )
         size = growth(conninfo)
+        http = (
+            []
+            if args.no_http
+            else audit_http.measure(
+                conninfo,
+                plan,
+                Settings(args.duration, args.rounds, args.clients, 1, args.http_connections),
+                args.data_dir / "serve",
+                toggle=lambda enabled: set_triggers(conninfo, enabled),
+                reset=lambda: remove_bench_writes(conninfo, plan),
+                log=log,
+            )
+        )
         remove_bench_writes(conninfo, plan)
         checks = check_audit_plans(conninfo)
         command = shlex.join(["python", "-m", "bench.audit_cost", *argv])
         section = render(
-            command, server.describe(), args.rounds, args.clients, plan, results, size, checks
+            command,
+            server.describe(),
+            args.rounds,
+            args.clients,
+            plan,
+            results,
+            size,
+            checks,
+            http,
+            args.http_connections,
         )
     finally:
         server.close()

@@ -339,7 +339,12 @@ def build_workloads(conninfo: str, plan: Plan, tokens: TokenService) -> Workload
 
 
 def wrk(
-    server: ApiServer, requests: Sequence[Request], settings: Settings, *, connections: int
+    server: ApiServer,
+    requests: Sequence[Request],
+    settings: Settings,
+    *,
+    connections: int,
+    threads: int | None = None,
 ) -> WrkResult:
     workers = CpuMeter(server.worker_processes)
     postgres = CpuMeter(lambda: postgres_backends(server.dbname))
@@ -350,7 +355,7 @@ def wrk(
         requests,
         duration=settings.duration,
         connections=connections,
-        threads=min(2, connections),
+        threads=threads or min(2, connections),
     ).run()
     result = replace(
         result,

@@ -1,7 +1,9 @@
 -- wrk script for the bench. Requests come from the file named by WRK_REQUESTS,
 -- one per line, tab-separated: method, path, bearer token or "-", JSON body or
 -- "-". Each request picks a line at random. In a body, {unique} becomes a value
--- no other request of this wrk run (WRK_NONCE) uses. WRK_DELAY_MS, when set,
+-- no other request of this wrk run (WRK_NONCE) uses, and {either:A|B} becomes
+-- A, then B, then A... for the requests of that line (per wrk thread: with one
+-- thread, each request undoes the line's last one). WRK_DELAY_MS, when set,
 -- paces each connection (a health checker polls, it does not flood).
 -- done() prints one JSON line, prefixed BENCH_JSON, for the bench to parse.
 
@@ -27,8 +29,8 @@ function init(args)
       else
         headers["Content-Type"] = "application/json"
       end
-      if body and body:find("{unique}", 1, true) then
-        table.insert(entries, { method = method, path = path, headers = headers, body = body })
+      if body and (body:find("{unique}", 1, true) or body:find("{either:", 1, true)) then
+        table.insert(entries, { method = method, path = path, headers = headers, body = body, sent = 0 })
       else
         table.insert(entries, { ready = wrk.format(method, path, headers, body) })
       end
@@ -52,8 +54,13 @@ function request()
     return entry.ready
   end
   counter = counter + 1
+  entry.sent = entry.sent + 1
   local unique = nonce .. "-" .. (thread_no or 0) .. "-" .. counter .. "-" .. math.random(1000000000)
   local body = entry.body:gsub("{unique}", unique)
+  body = body:gsub("{either:([^|}]*)|([^}]*)}", function(first, second)
+    if entry.sent % 2 == 1 then return first end
+    return second
+  end)
   return wrk.format(entry.method, entry.path, entry.headers, body)
 end
 
