@@ -112,7 +112,7 @@ def workloads(conninfo: str, plan: Plan, tokens: TokenService) -> list[HttpWrite
     ]
 
 
-def _events(conninfo: str) -> int:
+def events(conninfo: str) -> int:
     with psycopg.connect(conninfo) as conn:
         row = conn.execute("select count(*) from iam.audit_events").fetchone()
     assert row is not None
@@ -139,7 +139,7 @@ def measure(
             for triggers in (True, False) if number % 2 == 0 else (False, True):
                 toggle(triggers)
                 for write in writes:
-                    before = _events(conninfo)
+                    before = events(conninfo)
                     result = run_write(api, write.requests, settings)
                     write.rps[triggers].append(result.rps)
                     if result.worker_cpu_ms is not None:
@@ -147,7 +147,7 @@ def measure(
                     if result.postgres_cpu_ms is not None:
                         write.db_cpu_ms[triggers].append(result.postgres_cpu_ms)
                     if triggers:
-                        recorded = (_events(conninfo) - before) / result.requests
+                        recorded = (events(conninfo) - before) / result.requests
                         # A write that records nothing would flatter the triggers.
                         if recorded < MIN_EVENTS_PER_WRITE:
                             raise RuntimeError(
