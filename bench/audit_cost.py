@@ -1,8 +1,11 @@
 """`python -m bench.audit_cost`: write throughput with and without the audit triggers.
 
-The write path as the API sends it (the context statement and the write in
-one pipeline, one round trip), measured by pgbench on a seeded database:
-inserting a project, updating one, and changing a member's role. Each round
+Two views of each write: the database's share alone, as the API sends it
+(the context statement and the write in one pipeline, one round trip),
+measured by pgbench on a seeded database; and the whole write path, the
+same writes through the API (bench/audit_http.py, unless --no-http). The
+writes: inserting a project, updating one, and changing a member's role.
+Each round
 measures every write with the audit triggers enabled and disabled (ALTER
 TABLE ... DISABLE TRIGGER, by the superuser, on the bench database only), in
 an order that rotates from round to round so that drift of the machine's
@@ -489,7 +492,13 @@ def main(argv: list[str]) -> int:
         server.close()
     print(section)
     write_section(args.output, section)
-    within = all(min(r.cost(), r.cpu_cost()) <= TARGET for r in results)
+    # The goal is the write path's: a client's write, through the API. Without
+    # --no-http that is judged; else the database's share alone, the stricter.
+    within = (
+        all(min(w.cost(), w.cpu_added()) <= TARGET for w in http)
+        if http
+        else all(min(r.cost(), r.cpu_cost()) <= TARGET for r in results)
+    )
     return 0 if within and all(c.ok for c in checks) else 1
 
 
