@@ -495,7 +495,7 @@ def main(argv: list[str]) -> int:
     # The goal is the write path's: a client's write, through the API. Without
     # --no-http that is judged; else the database's share alone, the stricter.
     within = (
-        all(min(w.cost(), w.cpu_added()) <= TARGET for w in http)
+        all(min(w.cost(), w.trigger_share()) <= TARGET for w in http)
         if http
         else all(min(r.cost(), r.cpu_cost()) <= TARGET for r in results)
     )
