@@ -454,7 +454,6 @@ def main(argv: list[str]) -> int:
     server = BenchServer.open(args.data_dir)
     try:
         conninfo = server.prepare("rls_iam_bench_audit", plan, reseed=False, log=log)
-        remove_bench_writes(conninfo, plan)
         results = measure(
             conninfo,
             plan,

@@ -438,8 +438,10 @@ def _seed(conn: Conn) -> Seed:
 
 
 def _events(conn: Conn, org: uuid.UUID) -> frozenset[uuid.UUID]:
-    # Fixture bookkeeping as the owner (no policy applies), not an access
-    # decision: the matrix needs one organization's event ids to probe with.
+    # The matrix's expected answer, not an access decision: which events the
+    # seeding left in each organization, read as the owner (no policy
+    # applies). Reading them under the policies would check the policies
+    # against themselves; the probes that are measured filter on nothing.
     rows = conn.execute("select id from iam.audit_events where organization_id = %s", (org,))
     return frozenset(uuid.UUID(str(row[0])) for row in rows)
 
