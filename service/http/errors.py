@@ -193,6 +193,11 @@ def database_problem(error: psycopg.Error) -> Problem:
         return kind.problem(detail, errors=errors)
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return kinds.UNAVAILABLE.problem()
+    if error.sqlstate is None and error.pgresult is not None:
+        # A result libpq made itself, as the server sends every error with
+        # its SQLSTATE: the connection broke in a pipeline ("server closed
+        # the connection unexpectedly" while results were on their way).
+        return kinds.UNAVAILABLE.problem()
     return kinds.INTERNAL.problem()
 
 

@@ -13,10 +13,14 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from fastapi.testclient import TestClient
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from tests.support.api import api_database_url
+from service.http.app import create_app
+from tests.support.api import api_database_url, make_settings
 from tests.support.database import TestDatabase
 from tests.support.processes import ApiServer, server_env
+from tests.support.wire import RecordingRelay, recording_relay
 
 
 @pytest.fixture(scope="session")
@@ -45,4 +49,27 @@ def http(api_server: ApiServer) -> Iterator[httpx.Client]:
     # keepalive_expiry below uvicorn's 5 s: no request races a server-side close.
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=100, keepalive_expiry=2.0)
     with httpx.Client(base_url=api_server.base_url, timeout=30, limits=limits) as client:
+        yield client
+
+
+@pytest.fixture
+def relay(database: TestDatabase) -> Iterator[RecordingRelay]:
+    """A relay to the session database (tests/support/wire.py), through no pooler."""
+    params = conninfo_to_dict(database.conninfo)
+    with recording_relay(
+        str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
+    ) as relay:
+        yield relay
+
+
+@pytest.fixture
+def relayed_client(database: TestDatabase, relay: RecordingRelay) -> Iterator[TestClient]:
+    params = conninfo_to_dict(database.conninfo)
+    params.update(host="127.0.0.1", port=str(relay.port))
+    settings = make_settings(
+        database,
+        database_url=make_conninfo(**{k: v for k, v in params.items() if v is not None}),
+        database_pooler="transaction",
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
         yield client

@@ -12,38 +12,11 @@ check does not depend on timing.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
-import pytest
 from fastapi.testclient import TestClient
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from service.http.app import create_app
-from tests.support.api import Actor, make_settings, register
-from tests.support.database import TestDatabase
-from tests.support.wire import RecordingRelay, recording_relay
-
-
-@pytest.fixture
-def relay(database: TestDatabase) -> Iterator[RecordingRelay]:
-    params = conninfo_to_dict(database.conninfo)
-    with recording_relay(
-        str(params.get("host") or "127.0.0.1"), int(params.get("port") or 5432)
-    ) as relay:
-        yield relay
-
-
-@pytest.fixture
-def relayed_client(database: TestDatabase, relay: RecordingRelay) -> Iterator[TestClient]:
-    params = conninfo_to_dict(database.conninfo)
-    params.update(host="127.0.0.1", port=str(relay.port))
-    settings = make_settings(
-        database,
-        database_url=make_conninfo(**{k: v for k, v in params.items() if v is not None}),
-        database_pooler="transaction",
-    )
-    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
-        yield client
+from tests.support.api import Actor, register
+from tests.support.wire import RecordingRelay
 
 
 def _flush_after_sync(types: list[str]) -> int:

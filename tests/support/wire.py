@@ -2,7 +2,8 @@
 
 Put between the app and the session database, it shows what the driver
 writes on the wire (Parse, Bind, Execute, Sync, Flush...), which is what a
-transaction-mode pooler reacts to.
+transaction-mode pooler reacts to. It can also drop a connection at a chosen
+point, as a pooler or a network does when the server goes away.
 """
 
 from __future__ import annotations
@@ -64,6 +65,9 @@ class RecordingRelay:
         self.connections: list[FrontendMessages] = []
         self._closing = False
         self._threads: list[threading.Thread] = []
+        self._cut_at = "S"
+        self._cut_armed = threading.Event()
+        self._sockets: list[socket.socket] = []
 
     def start(self) -> None:
         self._spawn(self._accept)
@@ -71,6 +75,21 @@ class RecordingRelay:
     def close(self) -> None:
         self._closing = True
         self._listener.close()
+
+    def cut_at_next(self, message_type: str) -> None:
+        """Drop the next connection that sends message_type, before the server sees it.
+
+        "B" (Bind) cuts a request as it sends its first statement, "S" (Sync)
+        once it has sent them all: the server went away mid-transaction.
+        """
+        self._cut_at = message_type
+        self._cut_armed.set()
+
+    def cut_now(self) -> None:
+        """Drop every connection, both ends, before returning."""
+        for end in self._sockets:
+            with suppress(OSError):
+                end.shutdown(socket.SHUT_RDWR)
 
     def _spawn(self, target: object, *args: object) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True)  # type: ignore[arg-type]
@@ -84,6 +103,7 @@ class RecordingRelay:
             except OSError:
                 return
             server = self._connect()
+            self._sockets += (client, server)
             messages = FrontendMessages()
             self.connections.append(messages)
             self._spawn(self._pump, client, server, messages)
@@ -96,12 +116,17 @@ class RecordingRelay:
             return server
         return socket.create_connection((self._host, self._port_of_target))
 
-    @staticmethod
-    def _pump(source: socket.socket, sink: socket.socket, record: FrontendMessages | None) -> None:
+    def _pump(
+        self, source: socket.socket, sink: socket.socket, record: FrontendMessages | None
+    ) -> None:
         try:
             while data := source.recv(65536):
                 if record is not None:
+                    seen = len(record.types)
                     record.feed(data)
+                    if self._cut_armed.is_set() and self._cut_at in record.types[seen:]:
+                        self._cut_armed.clear()
+                        return
                 sink.sendall(data)
         except OSError:
             pass
