@@ -395,6 +395,36 @@ def test_list_invitations(client: TestClient, world: World, role: str) -> None:
 
 @pytest.mark.parametrize("resource", RESOURCES)
 @pytest.mark.parametrize("role", ROLES)
+def test_get_invitation(client: TestClient, world: World, role: str, resource: str) -> None:
+    caller = caller_for(world, role)
+    owner = caller.own if resource == "own" else caller.foreign
+    email = unique_email("shown")
+    invitation = (
+        {"id": str(uuid.uuid4())}
+        if resource == "missing"
+        else invite(client, owner.admin, email, "READ_ONLY")
+    )
+    if caller.role == "ANONYMOUS":
+        status = 401
+    elif caller.role in ("REMOVED", "ORG_USER", "READ_ONLY"):
+        # Refused before any lookup, as listing and revoking are.
+        status = 403
+    else:
+        status = 200 if resource == "own" else 404
+
+    response = client.get(f"/invitations/{invitation['id']}", headers=caller.headers)
+
+    if status == 200:
+        assert response.status_code == 200, response.text
+        shown = response.json()
+        assert shown == {k: v for k, v in invitation.items() if k != "token"}
+        assert "token" not in response.text
+    else:
+        check_refusal(response, status)
+
+
+@pytest.mark.parametrize("resource", RESOURCES)
+@pytest.mark.parametrize("role", ROLES)
 def test_revoke_invitation(
     client: TestClient, database: TestDatabase, world: World, role: str, resource: str
 ) -> None:

@@ -37,6 +37,10 @@ def test_every_201_has_the_location_of_what_it_created(client: TestClient) -> No
     )
     assert invitation.status_code == 201
     assert invitation.headers["location"] == f"/invitations/{invitation.json()['id']}"
+    shown = client.get(invitation.headers["location"], headers=admin.headers)
+    assert shown.json() == {k: v for k, v in invitation.json().items() if k != "token"}
+    head = client.head(invitation.headers["location"], headers=admin.headers)
+    assert head.status_code == 200 and head.content == b""
 
 
 @pytest.mark.parametrize("path", ["/projects", "/members", "/organizations", "/auth/me"])

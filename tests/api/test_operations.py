@@ -69,6 +69,7 @@ TENANT_OPERATIONS = [
     ("delete", "/organizations/{organization_id}"),
     ("post", "/invitations"),
     ("get", "/invitations"),
+    ("get", "/invitations/{invitation_id}"),
     ("delete", "/invitations/{invitation_id}"),
     ("post", "/invitations/accept"),
     ("get", "/projects"),

@@ -92,6 +92,11 @@ EXPECTED: dict[tuple[str, str], dict[str, Row]] = {
     },
     ("GET", "/invitations"): same_for_all_targets((200, 403, 403, 200, 403, 401)),
     # Members who may not manage invitations are refused before any lookup.
+    ("GET", "/invitations/{invitation_id}"): {
+        "own": (200, 403, 403, 404, 403, 401),
+        "other": (404, 403, 403, 200, 403, 401),
+        "nonexistent": (404, 403, 403, 404, 403, 401),
+    },
     ("DELETE", "/invitations/{invitation_id}"): {
         "own": (204, 403, 403, 404, 403, 401),
         "other": (404, 403, 403, 204, 403, 401),

@@ -38,6 +38,15 @@ def _admins_only(page: str) -> str:
 LIST_FIRST = _admins_only(_page(""))
 LIST_AFTER = _admins_only(_page("and " + AFTER.format(created="i.created_at", key="i.id")))
 
+# One pending invitation. A row always comes back, so that anyone but an
+# ORG_ADMIN gets 403 whatever the id, as listing and revoking do; the
+# invitation is null when the caller cannot see it or it is no longer pending.
+GET = f"""
+select iam.require_org_admin(),
+       (select {_INVITATION} from iam.invitations as i
+        where i.id = %(id)s and i.accepted_at is null and i.expires_at > now())
+"""
+
 # The token travels as a parameter and is hashed by PostgreSQL; only its
 # digest is stored, and it leaves in the answer this once.
 CREATE = f"""
@@ -71,6 +80,12 @@ class Joined:
 
 async def list_page(db: RequestRunner, limit: int, after: After | None) -> PageRow:
     return await fetch_page(db, LIST_FIRST, LIST_AFTER, limit, after)
+
+
+async def get(db: RequestRunner, invitation_id: UUID) -> str | None:
+    row = await db.fetchone(GET, {"id": invitation_id})
+    assert row is not None
+    return None if row[1] is None else str(row[1])
 
 
 async def create(db: RequestRunner, email: str, role: str, token: str, ttl_seconds: int) -> str:

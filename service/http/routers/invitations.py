@@ -28,6 +28,7 @@ from service.http.schemas import (
     AcceptInvitationIn,
     InvitationCreated,
     InvitationIn,
+    InvitationOut,
     InvitationPage,
     OrganizationRef,
     TokenOut,
@@ -89,6 +90,27 @@ async def list_invitations(
     codec = cursors(request)
     after = codec.decode(LIST, cursor)
     return raw_json(codec.page_body(LIST, await queries.list_page(tenant, limit, after)))
+
+
+@router.get(
+    "/{invitation_id}",
+    response_model=InvitationOut,
+    **operation(
+        "getInvitation",
+        "Get a pending invitation",
+        ADMIN,
+        "One pending invitation of the organization, without its token. An accepted,"
+        " revoked or expired invitation is no longer found.",
+        *TENANT,
+        FORBIDDEN,
+        NOT_FOUND,
+    ),
+)
+async def get_invitation(tenant: MemberRunner, invitation_id: UUID) -> Response:
+    invitation = await queries.get(tenant, invitation_id)
+    if invitation is None:
+        raise not_found("Invitation")
+    return raw_json(invitation)
 
 
 @router.delete(
