@@ -27,8 +27,8 @@ PYTEST_ARGS ?=
 export PG_MAJOR
 
 # Every Python folder is linted; mypy --strict on all but the tests.
-LINT_PATHS := service tests scripts api
-TYPED_PATHS := service scripts api
+LINT_PATHS := service tests scripts api bench
+TYPED_PATHS := service scripts api bench
 # bench/ joins once it is clean: uncomment both lines.
 # LINT_PATHS += bench
 # TYPED_PATHS += bench

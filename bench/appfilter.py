@@ -129,7 +129,7 @@ def with_app_filter_tenant(endpoint: Callable[..., Any]) -> Callable[..., Any]:
 
 def _answered_the_app_filter_way(route: object) -> bool:
     return isinstance(route, APIRoute) and any(
-        (route.path, method) in ROUTES for method in route.methods
+        (route.path, method) in ROUTES for method in route.methods or ()
     )
 
 

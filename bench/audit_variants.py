@@ -113,6 +113,7 @@ class Migrated:
     """The migrated definitions a variant may change, to put back after its turn."""
 
     functions: tuple[str, ...]
+    triggers: tuple[str, ...]
     indexes: tuple[str, ...]
     id_default: str
 
@@ -124,6 +125,16 @@ class Migrated:
                 for row in conn.execute(
                     "select pg_get_functiondef(f::regprocedure) from unnest(%s::text[]) as f",
                     ([*FUNCTIONS, PAIR],),
+                )
+            )
+            # OR REPLACE: a variant may have redefined (or dropped) a trigger.
+            triggers = tuple(
+                str(row[0]).replace("CREATE TRIGGER ", "CREATE OR REPLACE TRIGGER ", 1)
+                for row in conn.execute(
+                    "select pg_get_triggerdef(t.oid) from pg_trigger as t"
+                    " where not t.tgisinternal and t.tgfoid = any("
+                    "select f::regprocedure::oid from unnest(%s::text[]) as f)",
+                    (list(FUNCTIONS),),
                 )
             )
             indexes = tuple(
@@ -138,12 +149,12 @@ class Migrated:
                 " join pg_attribute as a on a.attrelid = d.adrelid and a.attnum = d.adnum"
                 " where d.adrelid = 'iam.audit_events'::regclass and a.attname = 'id'"
             ).fetchone()
-        assert row is not None and indexes
-        return cls(functions, indexes, str(row[0]))
+        assert row is not None and indexes and triggers
+        return cls(functions, triggers, indexes, str(row[0]))
 
     def restore(self, conninfo: str) -> None:
         with psycopg.connect(conninfo, autocommit=True) as conn:
-            for statement in (*self.functions, *self.indexes):
+            for statement in (*self.functions, *self.triggers, *self.indexes):
                 conn.execute(sql.SQL(statement))
             conn.execute(
                 sql.SQL("alter table iam.audit_events alter column id set default {}").format(
