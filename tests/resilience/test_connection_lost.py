@@ -2,10 +2,13 @@
 
 When PostgreSQL stops behind PgBouncer, the pooler closes its clients'
 connections, sometimes after a request has sent its statements and before
-their results come back. libpq then reports the loss as a result of its own,
-with no SQLSTATE, which is neither an OperationalError nor a server error.
-The relay drops the connection at exactly that point, so the check does not
-depend on timing.
+their results come back. The relay (tests/support/wire.py) drops a
+connection at a chosen message, so these checks do not depend on timing:
+over HTTP, a request cut at its first statement or at its Sync answers 503,
+stores nothing, and the pool's next connection works. When the connection
+goes between a pipeline's statements and its Sync, libpq reports the loss as
+a result of its own, with no SQLSTATE: neither an OperationalError nor a
+server's error, and still a 503.
 """
 
 from __future__ import annotations
