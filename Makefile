@@ -29,9 +29,6 @@ export PG_MAJOR
 # Every Python folder is linted; mypy --strict on all but the tests.
 LINT_PATHS := service tests scripts api bench
 TYPED_PATHS := service scripts api bench
-# bench/ joins once it is clean: uncomment both lines.
-# LINT_PATHS += bench
-# TYPED_PATHS += bench
 
 .PHONY: dev lint format test-fast test test-server pgtap pgbouncer deploy-lint bench-smoke \
 	docs snapshots checks ci need-pg-url

@@ -193,12 +193,21 @@ def database_problem(error: psycopg.Error) -> Problem:
         return kind.problem(detail, errors=errors)
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return kinds.UNAVAILABLE.problem()
-    if error.sqlstate is None and error.pgresult is not None:
-        # A result libpq made itself, as the server sends every error with
-        # its SQLSTATE: the connection broke in a pipeline ("server closed
-        # the connection unexpectedly" while results were on their way).
+    if error.sqlstate is None and _lost_connection(error):
+        # libpq's own report, with no SQLSTATE, of a connection that broke
+        # while a pipeline's results were on their way ("server closed the
+        # connection unexpectedly"), raised while the loss itself unwinds.
         return kinds.UNAVAILABLE.problem()
     return kinds.INTERNAL.problem()
+
+
+def _lost_connection(error: BaseException) -> bool:
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, psycopg.OperationalError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
 
 
 def problem_response(problem: Problem) -> JSONResponse:

@@ -444,18 +444,20 @@ def test_an_invitation_is_shown_only_while_it_is_pending(
     client: TestClient, database: TestDatabase, org: Org
 ) -> None:
     expired = invite(client, org.admin, unique_email("gone-expired"), "ORG_USER")
-    owner_sql(
-        database,
-        "update iam.invitations set created_at = now() - interval '2 days',"
-        " expires_at = now() - interval '1 second' where id = %s",
-        (expired["id"],),
-    )
     revoked = invite(client, org.admin, unique_email("gone-revoked"), "ORG_USER")
     revoking = client.delete(f"/invitations/{revoked['id']}", headers=org.admin.headers)
     assert revoking.status_code == 204
     invitee = register(client, "gone-accepted")
     accepted = invite(client, org.admin, invitee.email, "ORG_USER")
     accept(client, invitee, accepted["token"])
+    # Expired last: a new invitation clears the organization's expired ones.
+    owner_sql(
+        database,
+        "update iam.invitations set created_at = now() - interval '2 days',"
+        " expires_at = now() - interval '1 second' where id = %s",
+        (expired["id"],),
+    )
+    assert owner_sql(database, "select 1 from iam.invitations where id = %s", (expired["id"],))
 
     for gone in (expired, revoked, accepted):
         response = client.get(f"/invitations/{gone['id']}", headers=org.admin.headers)

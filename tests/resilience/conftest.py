@@ -62,13 +62,18 @@ def relay(database: TestDatabase) -> Iterator[RecordingRelay]:
         yield relay
 
 
-@pytest.fixture
-def relayed_client(database: TestDatabase, relay: RecordingRelay) -> Iterator[TestClient]:
+def relayed_conninfo(database: TestDatabase, relay: RecordingRelay) -> str:
+    """The session database's conninfo, through the relay."""
     params = conninfo_to_dict(database.conninfo)
     params.update(host="127.0.0.1", port=str(relay.port))
+    return make_conninfo(**{k: v for k, v in params.items() if v is not None})
+
+
+@pytest.fixture
+def relayed_client(database: TestDatabase, relay: RecordingRelay) -> Iterator[TestClient]:
     settings = make_settings(
         database,
-        database_url=make_conninfo(**{k: v for k, v in params.items() if v is not None}),
+        database_url=relayed_conninfo(database, relay),
         database_pooler="transaction",
     )
     with TestClient(create_app(settings), raise_server_exceptions=False) as client:

@@ -14,26 +14,46 @@ server's error, and still a 503.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
 import psycopg
 import pytest
 from fastapi.testclient import TestClient
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from service.db.connection import Connection
+from service.http.app import create_app
 from service.http.errors import database_problem
-from tests.support.api import register
+from tests.resilience.conftest import relayed_conninfo
+from tests.support.api import make_settings, register
 from tests.support.database import TestDatabase
 from tests.support.wire import RecordingRelay
 
 PROBLEM_JSON = "application/problem+json"
 
 
+@pytest.fixture
+def one_connection_client(database: TestDatabase, relay: RecordingRelay) -> Iterator[TestClient]:
+    """The app with a pool of one connection: the cut always takes the request's own.
+
+    With a larger pool, a connection the pool opens in the background could
+    send the message the relay waits for, and the request would not be cut.
+    """
+    settings = make_settings(
+        database,
+        database_url=relayed_conninfo(database, relay),
+        database_pooler="transaction",
+        database_pool_min_size=1,
+        database_pool_max_size=1,
+    )
+    with TestClient(create_app(settings), raise_server_exceptions=False) as client:
+        yield client
+
+
 @pytest.mark.parametrize("cut_at", ["B", "S"])
 def test_a_connection_lost_while_results_are_awaited_is_503(
-    relayed_client: TestClient, relay: RecordingRelay, cut_at: str
+    one_connection_client: TestClient, relay: RecordingRelay, cut_at: str
 ) -> None:
-    client = relayed_client
+    client = one_connection_client
     actor = register(client, "cut")
     for path in ("/projects", "/auth/me", "/members"):
         relay.cut_at_next(cut_at)
@@ -47,7 +67,7 @@ def test_a_connection_lost_while_results_are_awaited_is_503(
     relay.cut_at_next(cut_at)
     created = client.post("/projects", json={"name": "cut"}, headers=actor.headers)
     assert created.status_code == 503, created.text
-    # The server never saw the statements: nothing was stored.
+    # Cut before its Sync reached the server: the transaction never committed.
     names = [p["name"] for p in client.get("/projects", headers=actor.headers).json()["items"]]
     assert "cut" not in names
 
@@ -70,9 +90,11 @@ def test_a_pipeline_that_loses_its_connection_before_its_sync_is_503(
     database: TestDatabase, relay: RecordingRelay
 ) -> None:
     """libpq's own result for the loss carries no SQLSTATE: still unavailable, not a 500."""
-    params = conninfo_to_dict(database.conninfo)
-    params.update(host="127.0.0.1", port=str(relay.port))
-    conninfo = make_conninfo(**{k: v for k, v in params.items() if v is not None})
-    error = asyncio.run(_lost_between_statements_and_sync(conninfo, relay))
+    error = asyncio.run(_lost_between_statements_and_sync(relayed_conninfo(database, relay), relay))
+    # The case this test is for: libpq's own result, raised while the
+    # connection's loss unwinds.
+    assert type(error) is psycopg.DatabaseError, repr(error)
+    assert error.sqlstate is None and error.pgresult is not None, repr(error)
+    assert isinstance(error.__context__, psycopg.OperationalError), repr(error.__context__)
     problem = database_problem(error)
     assert (problem.status, problem.kind.slug) == (503, "unavailable"), repr(error)

@@ -79,8 +79,10 @@ class RecordingRelay:
     def cut_at_next(self, message_type: str) -> None:
         """Drop the next connection that sends message_type, before the server sees it.
 
-        "B" (Bind) cuts a request as it sends its first statement, "S" (Sync)
-        once it has sent them all: the server went away mid-transaction.
+        The whole chunk that holds the message is dropped, with what came
+        before it in that chunk. "B" (Bind) cuts a request as it sends its
+        first statement, "S" (Sync) once it has sent them all: the server
+        went away mid-transaction.
         """
         self._cut_at = message_type
         self._cut_armed.set()

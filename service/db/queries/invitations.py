@@ -41,7 +41,7 @@ LIST_AFTER = _admins_only(_page("and " + AFTER.format(created="i.created_at", ke
 # One pending invitation. A row always comes back, so that anyone but an
 # ORG_ADMIN gets 403 whatever the id, as listing and revoking do; the
 # invitation is null when the caller cannot see it or it is no longer pending.
-GET = f"""
+GET_PENDING = f"""
 select iam.require_org_admin(),
        (select {_INVITATION} from iam.invitations as i
         where i.id = %(id)s and i.accepted_at is null and i.expires_at > now())
@@ -82,8 +82,8 @@ async def list_page(db: RequestRunner, limit: int, after: After | None) -> PageR
     return await fetch_page(db, LIST_FIRST, LIST_AFTER, limit, after)
 
 
-async def get(db: RequestRunner, invitation_id: UUID) -> str | None:
-    row = await db.fetchone(GET, {"id": invitation_id})
+async def get_pending(db: RequestRunner, invitation_id: UUID) -> str | None:
+    row = await db.fetchone(GET_PENDING, {"id": invitation_id})
     assert row is not None
     return None if row[1] is None else str(row[1])
 

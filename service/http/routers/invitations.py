@@ -107,7 +107,7 @@ async def list_invitations(
     ),
 )
 async def get_invitation(tenant: MemberRunner, invitation_id: UUID) -> Response:
-    invitation = await queries.get(tenant, invitation_id)
+    invitation = await queries.get_pending(tenant, invitation_id)
     if invitation is None:
         raise not_found("Invitation")
     return raw_json(invitation)

@@ -23,7 +23,7 @@ select coalesce('[' || string_agg(row_to_json((select x from (select r.id, r.ema
 from page as r
 ) as p;
 
--- GET
+-- GET_PENDING
 select iam.require_org_admin(),
        (select row_to_json((select x from (select i.id, i.email, i.role, i.created_at, i.expires_at, i.invited_by_user_id) as x))::text from iam.invitations as i
         where i.id = %(id)s and i.accepted_at is null and i.expires_at > now());
