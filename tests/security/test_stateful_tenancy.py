@@ -1,8 +1,8 @@
 """Stateful property-based test of tenancy.
 
 Hypothesis drives random sequences of register, invite, accept, register
-with an invitation, revoke, promote, demote, remove, create / update /
-delete project, and rename / delete the organization, by random actors
+with an invitation, show and revoke one, promote, demote, remove, create /
+update / delete project, and rename / delete the organization, by random actors
 (members, former members and strangers alike) holding tokens for one of
 three tenants. A model predicts every status from the README's role table
 and endpoint list; after every step the database (read as its owner) must
@@ -283,6 +283,25 @@ def make_machine(
                 expected = 204
                 del self.invitations[invitation_id]
             self.expect(response, expected, "revoke")
+
+        @rule(data=st.data())
+        def show_invitation(self, data: st.DataObject) -> None:
+            actor, org = self.pick(data)
+            ids = sorted(self.invitations)
+            invitation_id = data.draw(st.sampled_from([*ids, str(uuid.uuid4())]), label="id")
+            response = self.call("GET", f"/invitations/{invitation_id}", actor, org)
+            found = self.invitations.get(invitation_id)
+            if self.role(org, actor) != "ORG_ADMIN":
+                expected = 403
+            elif found is None or found.org != org:
+                expected = 404
+            else:
+                expected = 200
+            self.expect(response, expected, "show invitation")
+            if found is not None and expected == 200:
+                shown = response.json()
+                assert (shown["email"], shown["role"]) == (found.email, found.role)
+                assert "token" not in shown
 
         @rule(data=st.data())
         def rename_organization(self, data: st.DataObject) -> None:
