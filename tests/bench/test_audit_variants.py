@@ -7,14 +7,13 @@ migrated design's rounds after it.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 
 from bench.audit_variants import FUNCTIONS, PAIR, Alternative, Migrated, alternatives
-from tests.support.database import create_database, drop_database, migrate
+from tests.support.database import migrated_database
 
 # A variant no committed one is, but any could become: the projects trigger
 # redefined to fire on inserts only.
@@ -28,13 +27,8 @@ INSERT_ONLY_TRIGGER = Alternative(
 
 @pytest.fixture(scope="module")
 def migrated(server_conninfo: str) -> Iterator[str]:
-    name = f"rls_iam_test_audit_variants_{uuid.uuid4().hex[:8]}"
-    conninfo = create_database(server_conninfo, name)
-    try:
-        migrate(conninfo)
+    with migrated_database(server_conninfo, "audit_variants") as conninfo:
         yield conninfo
-    finally:
-        drop_database(server_conninfo, name)
 
 
 def _design(conninfo: str) -> list[tuple[str, ...]]:

@@ -13,20 +13,15 @@ import pytest
 
 from service.cli import main as cli_main
 from service.cli.audit_log import ArchiveError, archive
-from tests.support.database import create_database, drop_database, migrate
+from tests.support.database import migrated_database
 from tests.support.sql import make_tenant
 
 
 @pytest.fixture
 def scratch(server_conninfo: str) -> Iterator[str]:
     """A database of its own: the command archives every organization's old events."""
-    name = f"rls_iam_test_archive_{uuid.uuid4().hex[:8]}"
-    conninfo = create_database(server_conninfo, name)
-    try:
-        migrate(conninfo)
+    with migrated_database(server_conninfo, "archive") as conninfo:
         yield conninfo
-    finally:
-        drop_database(server_conninfo, name)
 
 
 def _events(conninfo: str) -> dict[uuid.UUID, uuid.UUID]:

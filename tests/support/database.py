@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,6 +75,18 @@ def drop_database(server_conninfo: str, name: str) -> None:
 def migrate(conninfo: str) -> None:
     assert run_dbmate(conninfo_to_url(conninfo), "up") == 0, "dbmate up failed"
     apply_policies(conninfo)
+
+
+@contextmanager
+def migrated_database(server_conninfo: str, label: str) -> Iterator[str]:
+    """A migrated database of its own, dropped afterwards: for tests that change its design."""
+    name = f"rls_iam_test_{label}_{uuid.uuid4().hex[:8]}"
+    conninfo = create_database(server_conninfo, name)
+    try:
+        migrate(conninfo)
+        yield conninfo
+    finally:
+        drop_database(server_conninfo, name)
 
 
 @pytest.fixture(scope="session")
