@@ -133,14 +133,17 @@ _UNIQUE_RAISED: dict[str, ProblemType] = {
 }
 
 
-def _sqlstate(exc: BaseException) -> str | None:
-    """The SQLSTATE of a database error, also one that caused exc."""
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    """exc, then what caused it or was being handled when it was raised, and so on."""
     seen: BaseException | None = exc
     while seen is not None:
-        if isinstance(seen, psycopg.Error):
-            return seen.sqlstate
+        yield seen
         seen = seen.__cause__ or seen.__context__
-    return None
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    """The SQLSTATE of a database error, also one that caused exc."""
+    return next((seen.sqlstate for seen in _chain(exc) if isinstance(seen, psycopg.Error)), None)
 
 
 def _where(exc: BaseException) -> str | None:
@@ -193,21 +196,14 @@ def database_problem(error: psycopg.Error) -> Problem:
         return kind.problem(detail, errors=errors)
     if isinstance(error, psycopg.OperationalError | psycopg.InterfaceError):
         return kinds.UNAVAILABLE.problem()
-    if error.sqlstate is None and _lost_connection(error):
+    if error.sqlstate is None and any(
+        isinstance(seen, psycopg.OperationalError) for seen in _chain(error)
+    ):
         # libpq's own report, with no SQLSTATE, of a connection that broke
         # while a pipeline's results were on their way ("server closed the
         # connection unexpectedly"), raised while the loss itself unwinds.
         return kinds.UNAVAILABLE.problem()
     return kinds.INTERNAL.problem()
-
-
-def _lost_connection(error: BaseException) -> bool:
-    seen: BaseException | None = error
-    while seen is not None:
-        if isinstance(seen, psycopg.OperationalError):
-            return True
-        seen = seen.__cause__ or seen.__context__
-    return False
 
 
 def problem_response(problem: Problem) -> JSONResponse:

@@ -141,3 +141,25 @@ def test_matrix_shows_a_policy_that_leaks_other_tenants_projects(
     row = json.loads(out)["matrix"]["list_projects"]
     leak = "leaks another organization's rows"
     assert row == {**{actor: leak for actor in ACTORS[:-1]}, "anonymous": N}
+
+
+def test_matrix_shows_an_event_filed_under_another_organization(
+    scratch_copy: str, policies: RunPolicies
+) -> None:
+    """The audit log's expected answer is what the seeding changed, not the events' own column."""
+    run_sql(
+        scratch_copy,
+        """create or replace function iam.audit_project_change() returns trigger
+           language plpgsql security definer set search_path = '' as $$
+           begin
+             insert into iam.audit_events
+               (organization_id, actor_user_id, action, target_type, target_id, changes)
+             values (pg_catalog.gen_random_uuid(), iam.current_user_id(), 'project.created',
+                     'project', new.id, '{}');
+             return null;
+           end $$""",
+    )
+    code, out, _ = policies("matrix", "--format", "json", "--database-url", scratch_copy)
+    assert code == 0
+    row = json.loads(out)["matrix"]["read_audit_events"]
+    assert row == {**dict.fromkeys(ACTORS, N), "ORG_ADMIN": "partial"}

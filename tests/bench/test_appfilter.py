@@ -11,7 +11,6 @@ row-level security (what the A/B compares), not under it.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 
 import psycopg
@@ -21,10 +20,8 @@ from fastapi.testclient import TestClient
 from bench.appfilter import APP_FILTER_SQL, use_app_filter
 from bench.http import new_secret, token_service
 from bench.plan import Plan, admin_of, org_id, session_id, user_id
-from bench.seed import seed
 from service.http.app import create_app
-from service.settings import Settings
-from tests.support.database import create_database, drop_database, migrate
+from tests.support.bench_seed import app_settings, seeded_database
 
 PLAN = Plan.at_scale(0.002)
 TENANT, OTHER = 3, 4
@@ -32,32 +29,14 @@ TENANT, OTHER = 3, 4
 
 @pytest.fixture(scope="module")
 def seeded(server_conninfo: str) -> Iterator[str]:
-    name = f"rls_iam_test_appfilter_{uuid.uuid4().hex[:8]}"
-    conninfo = create_database(server_conninfo, name)
-    try:
-        migrate(conninfo)
-        with psycopg.connect(conninfo) as conn:
-            seed(conn, PLAN, "not-a-hash")
-            conn.commit()
+    with seeded_database(server_conninfo, "appfilter", PLAN) as conninfo:
         yield conninfo
-    finally:
-        drop_database(server_conninfo, name)
 
 
 @pytest.fixture(scope="module")
 def clients(seeded: str) -> Iterator[tuple[TestClient, TestClient, str]]:
     secret = new_secret()
-    settings = Settings(
-        app_env="test",
-        database_url=seeded,
-        jwt_access_secret=secret,
-        jwt_issuer="rls-iam",
-        jwt_audience="rls-iam-api",
-        jwt_access_ttl_seconds=86_400,
-        log_level="warning",
-        database_pool_min_size=1,
-        database_pool_max_size=2,
-    )
+    settings = app_settings(seeded, secret)
     token = token_service(secret).issue(
         user_id(admin_of(TENANT)), org_id(TENANT), "ORG_ADMIN", session_id(admin_of(TENANT))
     )

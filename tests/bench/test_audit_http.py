@@ -24,10 +24,8 @@ from bench.audit_cost import remove_bench_writes
 from bench.audit_http import events, workloads
 from bench.http import Request, new_secret, token_service
 from bench.plan import Plan
-from bench.seed import seed
 from service.http.app import create_app
-from service.settings import Settings
-from tests.support.database import create_database, drop_database, migrate
+from tests.support.bench_seed import app_settings, seeded_database
 
 PLAN = Plan.at_scale(0.002)
 EITHER = re.compile(r"\{either:([^|}]*)\|([^}]*)\}")
@@ -40,16 +38,8 @@ ACTIONS = {
 
 @pytest.fixture(scope="module")
 def seeded(server_conninfo: str) -> Iterator[str]:
-    name = f"rls_iam_test_audit_http_{uuid.uuid4().hex[:8]}"
-    conninfo = create_database(server_conninfo, name)
-    try:
-        migrate(conninfo)
-        with psycopg.connect(conninfo) as conn:
-            seed(conn, PLAN, "not-a-hash")
-            conn.commit()
+    with seeded_database(server_conninfo, "audit_http", PLAN) as conninfo:
         yield conninfo
-    finally:
-        drop_database(server_conninfo, name)
 
 
 def _body(request: Request, sent: int) -> str:
@@ -71,17 +61,7 @@ def _events(conninfo: str) -> list[tuple[str, str | None]]:
 
 def test_each_bench_write_is_accepted_and_records_one_event(seeded: str) -> None:
     secret = new_secret()
-    settings = Settings(
-        app_env="test",
-        database_url=seeded,
-        jwt_access_secret=secret,
-        jwt_issuer="rls-iam",
-        jwt_audience="rls-iam-api",
-        jwt_access_ttl_seconds=86_400,
-        log_level="warning",
-        database_pool_min_size=1,
-        database_pool_max_size=2,
-    )
+    settings = app_settings(seeded, secret)
     writes = workloads(seeded, PLAN, token_service(secret))
     assert [w.name for w in writes] == list(ACTIONS)
     seeded_events = _events(seeded)

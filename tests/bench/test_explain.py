@@ -17,8 +17,7 @@ import pytest
 
 from bench import plans
 from bench.plan import BIG_TENANT, Plan, admin_of, org_id, user_id
-from bench.seed import seed
-from tests.support.database import create_database, drop_database, migrate
+from tests.support.bench_seed import seeded_database
 
 PLAN = Plan.at_scale(0.02)
 TYPICAL_TENANT = 3
@@ -27,18 +26,10 @@ TENANTS = {"big tenant": BIG_TENANT, "typical tenant": TYPICAL_TENANT}
 
 @pytest.fixture(scope="module")
 def seeded(server_conninfo: str) -> Iterator[str]:
-    name = f"rls_iam_test_explain_{uuid.uuid4().hex[:8]}"
-    conninfo = create_database(server_conninfo, name)
-    try:
-        migrate(conninfo)
-        with psycopg.connect(conninfo) as conn:
-            seed(conn, PLAN, "not-a-hash")
-            conn.commit()
+    with seeded_database(server_conninfo, "explain", PLAN) as conninfo:
         with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute("vacuum (analyze)")
         yield conninfo
-    finally:
-        drop_database(server_conninfo, name)
 
 
 @pytest.fixture

@@ -85,12 +85,13 @@ async def switch_organization(db: RequestRunner, organization_id: UUID) -> Membe
 # role without its organization or an organization without its role. The
 # request's own context statement (which reads the role too) runs as a
 # separate statement and may see an older state. A token without an
-# organization reads the user alone.
+# organization reads the user alone. No organization filter: the
+# organizations policy shows the active organization, and only to a member.
 ME = """
 select u.id, u.email, o.id, o.name, m.role
 from iam.users as u
 left join iam.member_role() as m (role) on true
-left join iam.organizations as o on o.id = iam.current_org_id() and m.role is not null
+left join iam.organizations as o on true
 where u.id = iam.current_user_id()
 """
 

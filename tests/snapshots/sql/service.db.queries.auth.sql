@@ -5,7 +5,7 @@
 select u.id, u.email, o.id, o.name, m.role
 from iam.users as u
 left join iam.member_role() as m (role) on true
-left join iam.organizations as o on o.id = iam.current_org_id() and m.role is not null
+left join iam.organizations as o on true
 where u.id = iam.current_user_id();
 
 -- register()
