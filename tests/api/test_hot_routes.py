@@ -125,6 +125,10 @@ def test_every_other_form_goes_to_the_router(
 ) -> None:
     member = org.admin.headers
     upper = org.project_id.upper()
+    # The cursor's end, altered and percent-encoded. The second-to-last
+    # character always carries six bits of the cursor (the last may carry only
+    # two, and "-w" and "--" then decode alike), so it must change.
+    altered_end = "%5F%5F" if cursor[-2] == "-" else "%2D%2D"
     for path, status in (
         ("/projects?limit=0", 422),
         ("/projects?limit=101", 422),
@@ -133,7 +137,7 @@ def test_every_other_form_goes_to_the_router(
         ("/projects?limit=1&limit=2", 200),
         ("/projects?other=1", 200),
         ("/projects?cursor=", 422),
-        (f"/projects?cursor={cursor[:-2]}%2D%2D", 422),
+        (f"/projects?cursor={cursor[:-2]}{altered_end}", 422),
         ("/projects?cursor=" + "A" * 201, 422),
         (f"/projects/{upper}", 200),
         (f"/projects/{org.project_id}?x=1", 200),
